@@ -1,0 +1,284 @@
+"""What every zoo cell shares: Keras-style arguments, weights, dropout and config.
+
+A zoo cell is a `keras.Layer` usable inside `keras.layers.RNN`. Its weights follow the Keras
+layout: `kernel` [input_dim, blocks * units], `recurrent_kernel` [units, blocks * units] and
+`bias` [blocks * units] (GRU with `reset_after=True`: [2, 3 * units]). The cell's equations live
+in one method, `step(xz, hz, states) -> (h, new_states, saved)`, where
+
+    xz = x_t W + b      (the input projection; the fast layer computes it for all steps at once)
+    hz = h_{t-1} U      (the recurrent projection)
+
+`call` (one step, what `keras.layers.RNN` runs) computes both projections and calls `step`. The
+fast layers in `lstm_zoo.layers` hoist `xz` out of the time loop and use `step_backward`, the
+hand-written derivative of `step`, for training; see `lstm_zoo.layers.scan`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import activations, constraints, initializers, ops, regularizers
+
+try:  # Keras keeps the dropout-mask mixin private; `keras.layers.RNN` tests for it.
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+except ImportError:  # pragma: no cover - a future Keras that moved it
+    DropoutRNNCell = object
+
+# Activations whose derivative we can write from their output y = f(x): the fast backward pass
+# needs f'(x) and keeps only y. Any other activation sends the layer to the generic loop.
+_DERIVATIVE_FROM_OUTPUT = {
+    "sigmoid": lambda y: y * (1.0 - y),
+    "tanh": lambda y: 1.0 - ops.square(y),
+    "linear": lambda y: ops.ones_like(y),
+    "relu": lambda y: ops.cast(y > 0, y.dtype),
+}
+
+
+def activation_derivative(activation):
+    """The derivative of `activation` as a function of its output, or None if unknown."""
+    name = activations.serialize(activation)
+    if isinstance(name, dict):
+        name = name.get("config", name.get("class_name"))
+    return _DERIVATIVE_FROM_OUTPUT.get(name) if isinstance(name, str) else None
+
+
+def read_value(weight):
+    """A tensor holding the current value of a Keras variable (or the tensor itself)."""
+    return ops.multiply(ops.convert_to_tensor(weight), 1) if hasattr(weight, "assign") else weight
+
+
+def check_units(units):
+    """Raise ValueError unless `units` is a positive integer."""
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(f"`units` must be a positive integer; got units={units!r}.")
+
+
+class RecurrentCell(DropoutRNNCell, keras.Layer):
+    """Base of every zoo cell: the `keras.layers.LSTMCell` arguments and weight layout.
+
+    Subclasses set `gate_names` (the blocks of `kernel`, in order) and write `step` and
+    `step_backward`. Arguments are those of `keras.layers.LSTMCell`.
+
+    Args:
+        units: int. Dimensionality of the hidden state.
+        activation: Activation of the candidate and of the output (default tanh).
+        recurrent_activation: Activation of the gates (default sigmoid).
+        use_bias: bool. Whether the cell has a bias vector.
+        kernel_initializer, recurrent_initializer, bias_initializer: Initializers.
+        unit_forget_bias: bool. Add 1 to the forget-gate bias at initialization (cells with a
+            forget gate only).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: Regularizers.
+        kernel_constraint, recurrent_constraint, bias_constraint: Constraints.
+        dropout: float in [0, 1]. Fraction of the inputs dropped (one mask for all steps).
+        recurrent_dropout: float in [0, 1]. Fraction of h_{t-1} dropped before `h U`.
+        seed: int. Seed of the dropout masks.
+    """
+
+    gate_names: tuple[str, ...] = ()
+    has_forget_gate = False
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=None,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        check_units(units)
+        for arg, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= float(rate) <= 1.0:
+                raise ValueError(f"`{arg}` must be in [0, 1]; got {arg}={rate!r}.")
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        if unit_forget_bias is None:
+            unit_forget_bias = self.has_forget_gate
+        elif unit_forget_bias and not self.has_forget_gate:
+            raise ValueError(
+                f"{type(self).__name__} has no forget gate, so `unit_forget_bias=True` has "
+                "nothing to act on; leave it out."
+            )
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = float(dropout)
+        self.recurrent_dropout = float(recurrent_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.state_size = [units]
+        self.output_size = units
+
+    # ---------------------------------------------------------------- weights
+    @property
+    def blocks(self):
+        return len(self.gate_names)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a known feature size (last input dimension); "
+                f"got input shape {tuple(input_shape)}."
+            )
+        width = self.blocks * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=self.bias_shape(),
+                name="bias",
+                initializer=self._bias_initializer_with_forget_gate(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        self.build_extra_weights()
+        self.built = True
+
+    def bias_shape(self):
+        return (self.blocks * self.units,)
+
+    def build_extra_weights(self):
+        """Hook for weights beyond kernel/recurrent_kernel/bias (peepholes)."""
+
+    def extra_weights(self):
+        """The extra weights `step` reads, in the order `step_backward` returns their grads."""
+        return []
+
+    def _bias_initializer_with_forget_gate(self):
+        if not (self.has_forget_gate and self.unit_forget_bias):
+            return self.bias_initializer
+        forget = self.gate_names.index("f")
+        units, blocks, base = self.units, self.blocks, self.bias_initializer
+
+        def initializer(shape, dtype=None):
+            parts = [base((units,), dtype=dtype) for _ in range(blocks)]
+            parts[forget] = ops.ones((units,), dtype=dtype)
+            return ops.concatenate(parts)
+
+        return initializer
+
+    # ---------------------------------------------------------------- one step
+    def input_projection(self, inputs):
+        """xz = x W + b for inputs of any leading shape."""
+        xz = ops.matmul(inputs, self.kernel)
+        if self.use_bias:
+            xz = xz + self.input_bias()
+        return xz
+
+    def input_bias(self):
+        """The bias added to x W (all of `bias`, except for GRU with reset_after)."""
+        return self.bias
+
+    def recurrent_bias(self):
+        """A bias added to h U inside the loop (GRU with reset_after), or None."""
+        return None
+
+    def call(self, inputs, states, training=False):
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        h_prev = states[0]
+        if training and 0.0 < self.dropout < 1.0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        h_in = h_prev
+        if training and 0.0 < self.recurrent_dropout < 1.0:
+            h_in = h_prev * self.get_recurrent_dropout_mask(h_prev)
+        xz = self.input_projection(inputs)
+        hz = ops.matmul(h_in, self.recurrent_kernel)
+        if self.recurrent_bias() is not None:
+            hz = hz + self.recurrent_bias()
+        h, new_states, _ = self.step(xz, hz, states, self.extra_weight_values())
+        return h, new_states
+
+    def extra_weight_values(self):
+        """The extra weights as tensors (read once, so a custom gradient sees no variables)."""
+        return [read_value(w) for w in self.extra_weights()]
+
+    def step(self, xz, hz, states, extra):
+        """The cell's equations. Returns (h_t, [states_t], saved tensors for the backward)."""
+        raise NotImplementedError
+
+    def step_backward(self, dh, dstates, saved, states, extra):
+        """Derivative of `step` (for the fast loop).
+
+        Args:
+            dh: gradient reaching h_t from outside the cell (outputs and the next step).
+            dstates: gradients reaching the other states (c_t), same order as states[1:].
+            saved: what `step` saved.
+            states: the states before the step.
+            extra: the extra weights.
+
+        Returns:
+            (dxz, dhz, dstates_prev, dextra_terms): gradients of xz and hz, the direct
+            gradients of every state before the step (the loop adds dhz U^T to dh_{t-1}), and
+            per-step terms whose sum over batch and time is the gradient of each extra weight.
+        """
+        raise NotImplementedError
+
+    @property
+    def supports_fused(self):
+        """Whether `step_backward` covers this configuration (else the generic loop runs)."""
+        return (
+            activation_derivative(self.activation) is not None
+            and activation_derivative(self.recurrent_activation) is not None
+        )
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in self.state_size]
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        if self.has_forget_gate:
+            config["unit_forget_bias"] = self.unit_forget_bias
+        return {**super().get_config(), **config}

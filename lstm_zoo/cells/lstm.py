@@ -1,0 +1,208 @@
+"""LSTM cells: vanilla (Keras layout), peephole (Gers & Schmidhuber 2000) and coupled (CIFG).
+
+Notation: sigma is `recurrent_activation` (sigmoid), phi is `activation` (tanh),
+z = x_t W + b + h_{t-1} U split into gate blocks, and * the elementwise product.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from lstm_zoo.cells.base import RecurrentCell, activation_derivative
+
+_register = keras.saving.register_keras_serializable(package="lstm_zoo")
+
+
+class _LSTMFamilyCell(RecurrentCell):
+    """State [h, c]; the output is h."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.state_size = [self.units, self.units]
+
+    def _derivatives(self):
+        return (
+            activation_derivative(self.recurrent_activation),
+            activation_derivative(self.activation),
+        )
+
+
+@_register
+class LSTMCell(_LSTMFamilyCell):
+    """Long short-term memory cell (Hochreiter & Schmidhuber 1997, with forget gate).
+
+    Same weights, names, shapes and gate order (i, f, c, o) as `keras.layers.LSTMCell`:
+
+        i_t = sigma(z_i)        f_t = sigma(z_f)        o_t = sigma(z_o)
+        c_t = f_t * c_{t-1} + i_t * phi(z_c)
+        h_t = o_t * phi(c_t)
+
+    Args: as `keras.layers.LSTMCell` (see `RecurrentCell`).
+
+    Example:
+
+    >>> layer = keras.layers.RNN(LSTMCell(4))
+    >>> layer(ops.ones((2, 3, 5))).shape
+    (2, 4)
+    """
+
+    gate_names = ("i", "f", "c", "o")
+    has_forget_gate = True
+
+    def step(self, xz, hz, states, extra):
+        c_prev = states[1]
+        z_i, z_f, z_c, z_o = ops.split(xz + hz, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        g = self.activation(z_c)
+        o = self.recurrent_activation(z_o)
+        c = f * c_prev + i * g
+        phi_c = self.activation(c)
+        h = o * phi_c
+        return h, [h, c], (i, f, g, o, phi_c)
+
+    def step_backward(self, dh, dstates, saved, states, extra):
+        d_sigma, d_phi = self._derivatives()
+        i, f, g, o, phi_c = saved
+        c_prev = states[1]
+        dc = dstates[0] + dh * o * d_phi(phi_c)
+        dz = ops.concatenate(
+            [
+                dc * g * d_sigma(i),
+                dc * c_prev * d_sigma(f),
+                dc * i * d_phi(g),
+                dh * phi_c * d_sigma(o),
+            ],
+            axis=-1,
+        )
+        return dz, dz, [None, dc * f], []
+
+
+@_register
+class PeepholeLSTMCell(_LSTMFamilyCell):
+    """LSTM with peephole connections (Gers & Schmidhuber 2000, "Recurrent nets that time and
+    count"): the input and forget gates see c_{t-1}, the output gate sees c_t, through diagonal
+    weights p (shape [units], names as in TensorFlow's former PeepholeLSTMCell):
+
+        i_t = sigma(z_i + p_i * c_{t-1})      (input_gate_peephole_weights)
+        f_t = sigma(z_f + p_f * c_{t-1})      (forget_gate_peephole_weights)
+        c_t = f_t * c_{t-1} + i_t * phi(z_c)
+        o_t = sigma(z_o + p_o * c_t)          (output_gate_peephole_weights)
+        h_t = o_t * phi(c_t)
+
+    With p = 0 it is `LSTMCell`. Args: those of `LSTMCell` plus `peephole_initializer`
+    (default glorot_uniform, as TensorFlow's cell), `peephole_regularizer`,
+    `peephole_constraint`.
+    """
+
+    gate_names = ("i", "f", "c", "o")
+    has_forget_gate = True
+
+    def __init__(
+        self,
+        units,
+        peephole_initializer="glorot_uniform",
+        peephole_regularizer=None,
+        peephole_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(units, **kwargs)
+        self.peephole_initializer = keras.initializers.get(peephole_initializer)
+        self.peephole_regularizer = keras.regularizers.get(peephole_regularizer)
+        self.peephole_constraint = keras.constraints.get(peephole_constraint)
+
+    def build_extra_weights(self):
+        for gate in ("input", "forget", "output"):
+            name = f"{gate}_gate_peephole_weights"
+            weight = self.add_weight(
+                shape=(self.units,),
+                name=name,
+                initializer=self.peephole_initializer,
+                regularizer=self.peephole_regularizer,
+                constraint=self.peephole_constraint,
+            )
+            setattr(self, name, weight)
+
+    def extra_weights(self):
+        return [
+            self.input_gate_peephole_weights,
+            self.forget_gate_peephole_weights,
+            self.output_gate_peephole_weights,
+        ]
+
+    def step(self, xz, hz, states, extra):
+        p_i, p_f, p_o = extra
+        c_prev = states[1]
+        z_i, z_f, z_c, z_o = ops.split(xz + hz, 4, axis=-1)
+        i = self.recurrent_activation(z_i + p_i * c_prev)
+        f = self.recurrent_activation(z_f + p_f * c_prev)
+        g = self.activation(z_c)
+        c = f * c_prev + i * g
+        o = self.recurrent_activation(z_o + p_o * c)
+        phi_c = self.activation(c)
+        h = o * phi_c
+        return h, [h, c], (i, f, g, o, c, phi_c)
+
+    def step_backward(self, dh, dstates, saved, states, extra):
+        d_sigma, d_phi = self._derivatives()
+        p_i, p_f, p_o = extra
+        i, f, g, o, c, phi_c = saved
+        c_prev = states[1]
+        dz_o = dh * phi_c * d_sigma(o)
+        dc = dstates[0] + dh * o * d_phi(phi_c) + dz_o * p_o
+        dz_i = dc * g * d_sigma(i)
+        dz_f = dc * c_prev * d_sigma(f)
+        dz = ops.concatenate([dz_i, dz_f, dc * i * d_phi(g), dz_o], axis=-1)
+        dc_prev = dc * f + dz_i * p_i + dz_f * p_f
+        return dz, dz, [None, dc_prev], [dz_i * c_prev, dz_f * c_prev, dz_o * c]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "peephole_initializer": keras.initializers.serialize(self.peephole_initializer),
+            "peephole_regularizer": keras.regularizers.serialize(self.peephole_regularizer),
+            "peephole_constraint": keras.constraints.serialize(self.peephole_constraint),
+        }
+
+
+@_register
+class CoupledLSTMCell(_LSTMFamilyCell):
+    """LSTM with coupled input and forget gates (CIFG; Greff et al. 2017, "LSTM: A Search Space
+    Odyssey"): the forget gate is 1 - i_t, so `kernel`, `recurrent_kernel` and `bias` hold
+    three blocks in the order (i, c, o):
+
+        i_t = sigma(z_i)        f_t = 1 - i_t        o_t = sigma(z_o)
+        c_t = f_t * c_{t-1} + i_t * phi(z_c)
+        h_t = o_t * phi(c_t)
+
+    Args: those of `LSTMCell` except `unit_forget_bias` (there is no forget gate).
+    """
+
+    gate_names = ("i", "c", "o")
+
+    def step(self, xz, hz, states, extra):
+        c_prev = states[1]
+        z_i, z_c, z_o = ops.split(xz + hz, 3, axis=-1)
+        i = self.recurrent_activation(z_i)
+        g = self.activation(z_c)
+        o = self.recurrent_activation(z_o)
+        c = c_prev + i * (g - c_prev)
+        phi_c = self.activation(c)
+        h = o * phi_c
+        return h, [h, c], (i, g, o, phi_c)
+
+    def step_backward(self, dh, dstates, saved, states, extra):
+        d_sigma, d_phi = self._derivatives()
+        i, g, o, phi_c = saved
+        c_prev = states[1]
+        dc = dstates[0] + dh * o * d_phi(phi_c)
+        dz = ops.concatenate(
+            [
+                dc * (g - c_prev) * d_sigma(i),
+                dc * i * d_phi(g),
+                dh * phi_c * d_sigma(o),
+            ],
+            axis=-1,
+        )
+        return dz, dz, [None, dc * (1.0 - i)], []

@@ -1,0 +1,19 @@
+"""Recurrent layers on the shared fast loop, and the registry of layers by name."""
+
+from lstm_zoo.layers.recurrent import GRU, LSTM, CoupledLSTM, PeepholeLSTM, ZooRecurrent
+from lstm_zoo.layers.registry import (
+    available_recurrent_layers,
+    recurrent_layer,
+    register_recurrent_layer,
+)
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "CoupledLSTM",
+    "PeepholeLSTM",
+    "ZooRecurrent",
+    "available_recurrent_layers",
+    "recurrent_layer",
+    "register_recurrent_layer",
+]

@@ -1,0 +1,210 @@
+"""Recurrent layers for every zoo cell, on the shared fast loop of `lstm_zoo.layers.scan`.
+
+Each layer is a `keras.layers.RNN` (so `stateful`, `return_state`, `initial_state`, masking,
+`Bidirectional` and `.keras` saving behave exactly as for `keras.layers.LSTM`) whose
+`inner_loop` hoists the input projection out of the time loop and runs `FusedScan`. A
+configuration the fast loop does not cover (`unroll=True`, an activation without a known
+derivative, GRU with `reset_after=False`) runs Keras's generic loop over the same cell.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from lstm_zoo.cells import CoupledLSTMCell, GRUCell, LSTMCell, PeepholeLSTMCell
+from lstm_zoo.cells.base import read_value
+from lstm_zoo.layers.scan import FusedScan
+
+_LAYER_KWARGS = {"name", "dtype", "trainable", "activity_regularizer", "input_shape"}
+_CELL_CONFIG_SKIP = {"name", "trainable", "dtype"}
+
+
+class ZooRecurrent(keras.layers.RNN):
+    """Base of the zoo's recurrent layers: a `keras.layers.RNN` over `cell_class`.
+
+    Args:
+        units: int. Dimensionality of the hidden state.
+        return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
+            as `keras.layers.LSTM` / `keras.layers.RNN`.
+        fused: bool. Use the fast loop where the cell supports it (default True).
+        jit_loop: bool. Compile each time loop of the fast path as one XLA unit (default True).
+        **kwargs: the cell's arguments (see the cell class) and base layer arguments.
+    """
+
+    cell_class = None
+
+    def __init__(
+        self,
+        units,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        fused=True,
+        jit_loop=True,
+        **kwargs,
+    ):
+        layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _LAYER_KWARGS}
+        cell = self.cell_class(
+            units,
+            name=f"{self.cell_class.__name__.lower()}",
+            dtype=layer_kwargs.get("dtype"),
+            trainable=layer_kwargs.get("trainable", True),
+            **kwargs,
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
+            **layer_kwargs,
+        )
+        self.input_spec = keras.InputSpec(ndim=3)
+        self.fused = bool(fused)
+        self.jit_loop = bool(jit_loop)
+        self._scan = None
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                f"{type(self).__name__} expects inputs of rank 3 [batch, time, features]; "
+                f"got shape {tuple(sequences_shape)}."
+            )
+        super().build(sequences_shape, initial_state_shape)
+        self.input_spec = keras.InputSpec(ndim=3, axes={-1: sequences_shape[-1]})
+
+    @property
+    def uses_fast_loop(self):
+        """Whether calls run the shared fast loop (else Keras's generic loop)."""
+        return self.fused and not self.unroll and self.cell.supports_fused
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if initial_state is not None:
+            self._check_initial_state(sequences, initial_state)
+        return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+
+    def _check_initial_state(self, sequences, initial_state):
+        states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
+        expected = list(self.cell.state_size)
+        if len(states) != len(expected):
+            raise ValueError(
+                f"{type(self).__name__} expects {len(expected)} initial state tensor(s) "
+                f"of shape [batch, {self.units}]; got {len(states)}."
+            )
+        batch = sequences.shape[0]
+        for index, (state, size) in enumerate(zip(states, expected)):
+            shape = tuple(state.shape)
+            if len(shape) != 2 or shape[-1] != size or (
+                batch is not None and shape[0] is not None and shape[0] != batch
+            ):
+                raise ValueError(
+                    f"{type(self).__name__}: initial_state[{index}] must have shape "
+                    f"[batch={batch}, {size}]; got {shape}."
+                )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if not self.uses_fast_loop:
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if self._scan is None:
+            self._scan = FusedScan(self.cell, jit_compile=self.jit_loop)
+        cell = self.cell
+        if training and 0.0 < cell.dropout < 1.0:
+            sequences = sequences * cell.get_dropout_mask(sequences[:, 0, :])[:, None, :]
+        dropout_mask = None
+        if training and 0.0 < cell.recurrent_dropout < 1.0:
+            dropout_mask = cell.get_recurrent_dropout_mask(initial_state[0])
+
+        # One large matmul for the input projection of all steps, time-major.
+        xz = cell.input_projection(tf.transpose(sequences, [1, 0, 2]))
+        if mask is not None:
+            mask = tf.transpose(tf.cast(mask, tf.bool), [1, 0])
+        if self.go_backwards:
+            xz = tf.reverse(xz, [0])
+            mask = tf.reverse(mask, [0]) if mask is not None else None
+
+        h_seq, final_states = self._scan(
+            xz,
+            list(initial_state),
+            read_value(cell.recurrent_kernel),
+            cell.recurrent_bias(),
+            cell.extra_weight_values(),
+            mask=mask,
+            dropout_mask=dropout_mask,
+        )
+        outputs = h_seq
+        if mask is not None:
+            # Keras's loop outputs zeros until the first unmasked step (its "previous output"
+            # starts at zero), then the carried h; zero_output_for_mask zeros every masked step.
+            step_mask = mask if self.zero_output_for_mask else _seen_any(mask)
+            outputs = tf.where(step_mask[:, :, None], h_seq, tf.zeros_like(h_seq))
+        last_output = outputs[-1]
+        return last_output, tf.transpose(outputs, [1, 0, 2]), final_states
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("cell")
+        cell_config = {
+            k: v for k, v in self.cell.get_config().items() if k not in _CELL_CONFIG_SKIP
+        }
+        return {**config, **cell_config, "fused": self.fused, "jit_loop": self.jit_loop}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _seen_any(mask):
+    """For a [time, batch] bool mask, True from the first True step of each sequence on."""
+    return tf.cast(tf.cumsum(tf.cast(mask, tf.int32), axis=0), tf.bool)
+
+
+_register = keras.saving.register_keras_serializable(package="lstm_zoo")
+
+
+@_register
+class LSTM(ZooRecurrent):
+    """LSTM layer over `lstm_zoo.cells.LSTMCell`; weights interchangeable with
+    `keras.layers.LSTM`.
+
+    Example:
+
+    >>> LSTM(4, return_sequences=True)(ops.ones((2, 3, 5))).shape
+    (2, 3, 4)
+    """
+
+    cell_class = LSTMCell
+
+
+@_register
+class PeepholeLSTM(ZooRecurrent):
+    """Peephole LSTM layer (Gers & Schmidhuber 2000) over `PeepholeLSTMCell`."""
+
+    cell_class = PeepholeLSTMCell
+
+
+@_register
+class CoupledLSTM(ZooRecurrent):
+    """Coupled input-forget gate LSTM layer (CIFG) over `CoupledLSTMCell`."""
+
+    cell_class = CoupledLSTMCell
+
+
+@_register
+class GRU(ZooRecurrent):
+    """GRU layer over `lstm_zoo.cells.GRUCell`; weights interchangeable with
+    `keras.layers.GRU` (both `reset_after` settings)."""
+
+    cell_class = GRUCell
