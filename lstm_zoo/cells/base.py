@@ -35,10 +35,69 @@ _DERIVATIVE_FROM_OUTPUT = {
 
 def activation_derivative(activation):
     """The derivative of `activation` as a function of its output, or None if unknown."""
+    return _DERIVATIVE_FROM_OUTPUT.get(_name(activation))
+
+
+class GateActivations:
+    """Activate a run of gate blocks [B, n * units] in one contiguous op, and differentiate it.
+
+    `kinds` names each block: "gate" blocks get `recurrent_activation` (sigma), "candidate"
+    blocks get `activation` (phi). For the standard pair sigma = sigmoid, phi = tanh this is one
+    tanh over the whole run, using sigmoid(x) = (1 + tanh(x / 2)) / 2; XLA compiles that to
+    one vectorized loop, several times faster than activating column slices separately. The
+    derivative is written from the outputs y: y (1 - y) for sigmoid, 1 - y^2 for tanh.
+    """
+
+    def __init__(self, kinds, units, activation, recurrent_activation):
+        self.kinds = tuple(kinds)
+        self.units = units
+        self.activation = activation
+        self.recurrent_activation = recurrent_activation
+        self.standard = _name(activation) == "tanh" and _name(recurrent_activation) == "sigmoid"
+
+    def _per_column(self, gate_value, candidate_value, dtype):
+        parts = [
+            ops.full((self.units,), gate_value if kind == "gate" else candidate_value, dtype)
+            for kind in self.kinds
+        ]
+        return ops.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def __call__(self, z):
+        if self.standard:
+            scale = self._per_column(0.5, 1.0, z.dtype)
+            shift = self._per_column(0.5, 0.0, z.dtype)
+            return ops.tanh(z * scale) * scale + shift
+        blocks = ops.split(z, len(self.kinds), axis=-1) if len(self.kinds) > 1 else [z]
+        return _concat(
+            [
+                (self.recurrent_activation if kind == "gate" else self.activation)(block)
+                for kind, block in zip(self.kinds, blocks)
+            ]
+        )
+
+    def derivative(self, y):
+        """dy/dz for y = self(z), from y."""
+        if self.standard:  # sigmoid: y (1 - y) = y (1 - y) + 0; tanh: 1 - y^2 = 1 + y (0 - y)
+            offset = self._per_column(0.0, 1.0, y.dtype)
+            slope = self._per_column(1.0, 0.0, y.dtype)
+            return offset + y * (slope - y)
+        d_sigma = activation_derivative(self.recurrent_activation)
+        d_phi = activation_derivative(self.activation)
+        blocks = ops.split(y, len(self.kinds), axis=-1) if len(self.kinds) > 1 else [y]
+        return _concat(
+            [(d_sigma if k == "gate" else d_phi)(b) for k, b in zip(self.kinds, blocks)]
+        )
+
+
+def _concat(parts):
+    return ops.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+
+def _name(activation):
     name = activations.serialize(activation)
     if isinstance(name, dict):
         name = name.get("config", name.get("class_name"))
-    return _DERIVATIVE_FROM_OUTPUT.get(name) if isinstance(name, str) else None
+    return name if isinstance(name, str) else None
 
 
 def read_value(weight):
@@ -255,6 +314,15 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
             activation_derivative(self.activation) is not None
             and activation_derivative(self.recurrent_activation) is not None
         )
+
+    def gate_activations(self, kinds):
+        """A `GateActivations` over blocks of this cell (built once, cached by kinds)."""
+        cache = self.__dict__.setdefault("_gate_activation_cache", {})
+        if kinds not in cache:
+            cache[kinds] = GateActivations(
+                kinds, self.units, self.activation, self.recurrent_activation
+            )
+        return cache[kinds]
 
     def get_initial_state(self, batch_size=None):
         return [ops.zeros((batch_size, size), dtype=self.compute_dtype) for size in self.state_size]

@@ -72,25 +72,23 @@ class GRUCell(RecurrentCell):
         return h, [h]
 
     def step(self, xz, hz, states, extra):
-        h_prev = states[0]
-        x_z, x_r, x_h = ops.split(xz, 3, axis=-1)
-        h_z, h_r, h_h = ops.split(hz, 3, axis=-1)
-        z = self.recurrent_activation(x_z + h_z)
-        r = self.recurrent_activation(x_r + h_r)
-        candidate = self.activation(x_h + r * h_h)
+        h_prev, units = states[0], self.units
+        zr = self.gate_activations(("gate", "gate"))(xz[:, : 2 * units] + hz[:, : 2 * units])
+        z, r = ops.split(zr, 2, axis=-1)
+        h_h = hz[:, 2 * units :]
+        candidate = self.activation(xz[:, 2 * units :] + r * h_h)
         h = candidate + z * (h_prev - candidate)
-        return h, [h], (z, r, candidate, h_h)
+        return h, [h], (zr, candidate, h_h)
 
     def step_backward(self, dh, dstates, saved, states, extra):
-        d_sigma = activation_derivative(self.recurrent_activation)
-        d_phi = activation_derivative(self.activation)
-        z, r, candidate, h_h = saved
+        zr, candidate, h_h = saved
+        z, r = ops.split(zr, 2, axis=-1)
         h_prev = states[0]
-        dz = dh * (h_prev - candidate) * d_sigma(z)
-        dcandidate = dh * (1.0 - z) * d_phi(candidate)
-        dr = dcandidate * h_h * d_sigma(r)
-        dxz = ops.concatenate([dz, dr, dcandidate], axis=-1)
-        dhz = ops.concatenate([dz, dr, dcandidate * r], axis=-1)
+        dcandidate = dh * (1.0 - z) * activation_derivative(self.activation)(candidate)
+        d_zr = ops.concatenate([dh * (h_prev - candidate), dcandidate * h_h], axis=-1)
+        dz_zr = d_zr * self.gate_activations(("gate", "gate")).derivative(zr)
+        dxz = ops.concatenate([dz_zr, dcandidate], axis=-1)
+        dhz = ops.concatenate([dz_zr, dcandidate * r], axis=-1)
         return dxz, dhz, [dh * z], []
 
     def get_config(self):

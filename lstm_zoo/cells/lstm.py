@@ -52,30 +52,20 @@ class LSTMCell(_LSTMFamilyCell):
 
     def step(self, xz, hz, states, extra):
         c_prev = states[1]
-        z_i, z_f, z_c, z_o = ops.split(xz + hz, 4, axis=-1)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        g = self.activation(z_c)
-        o = self.recurrent_activation(z_o)
+        gates = self.gate_activations(("gate", "gate", "candidate", "gate"))(xz + hz)
+        i, f, g, o = ops.split(gates, 4, axis=-1)
         c = f * c_prev + i * g
         phi_c = self.activation(c)
         h = o * phi_c
-        return h, [h, c], (i, f, g, o, phi_c)
+        return h, [h, c], (gates, phi_c)
 
     def step_backward(self, dh, dstates, saved, states, extra):
-        d_sigma, d_phi = self._derivatives()
-        i, f, g, o, phi_c = saved
+        gates, phi_c = saved
+        i, f, g, o = ops.split(gates, 4, axis=-1)
         c_prev = states[1]
-        dc = dstates[0] + dh * o * d_phi(phi_c)
-        dz = ops.concatenate(
-            [
-                dc * g * d_sigma(i),
-                dc * c_prev * d_sigma(f),
-                dc * i * d_phi(g),
-                dh * phi_c * d_sigma(o),
-            ],
-            axis=-1,
-        )
+        dc = dstates[0] + dh * o * activation_derivative(self.activation)(phi_c)
+        d_gates = ops.concatenate([dc * g, dc * c_prev, dc * i, dh * phi_c], axis=-1)
+        dz = d_gates * self.gate_activations(("gate", "gate", "candidate", "gate")).derivative(gates)
         return dz, dz, [None, dc * f], []
 
 
@@ -134,26 +124,29 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
     def step(self, xz, hz, states, extra):
         p_i, p_f, p_o = extra
         c_prev = states[1]
-        z_i, z_f, z_c, z_o = ops.split(xz + hz, 4, axis=-1)
-        i = self.recurrent_activation(z_i + p_i * c_prev)
-        f = self.recurrent_activation(z_f + p_f * c_prev)
-        g = self.activation(z_c)
+        z = xz + hz
+        z_ifc, z_o = z[:, : 3 * self.units], z[:, 3 * self.units :]
+        peepholes = ops.concatenate([p_i * c_prev, p_f * c_prev, ops.zeros_like(c_prev)], axis=-1)
+        ifg = self.gate_activations(("gate", "gate", "candidate"))(z_ifc + peepholes)
+        i, f, g = ops.split(ifg, 3, axis=-1)
         c = f * c_prev + i * g
         o = self.recurrent_activation(z_o + p_o * c)
         phi_c = self.activation(c)
         h = o * phi_c
-        return h, [h, c], (i, f, g, o, c, phi_c)
+        return h, [h, c], (ifg, o, c, phi_c)
 
     def step_backward(self, dh, dstates, saved, states, extra):
         d_sigma, d_phi = self._derivatives()
         p_i, p_f, p_o = extra
-        i, f, g, o, c, phi_c = saved
+        ifg, o, c, phi_c = saved
+        i, f, g = ops.split(ifg, 3, axis=-1)
         c_prev = states[1]
         dz_o = dh * phi_c * d_sigma(o)
         dc = dstates[0] + dh * o * d_phi(phi_c) + dz_o * p_o
-        dz_i = dc * g * d_sigma(i)
-        dz_f = dc * c_prev * d_sigma(f)
-        dz = ops.concatenate([dz_i, dz_f, dc * i * d_phi(g), dz_o], axis=-1)
+        d_ifg = ops.concatenate([dc * g, dc * c_prev, dc * i], axis=-1)
+        dz_ifg = d_ifg * self.gate_activations(("gate", "gate", "candidate")).derivative(ifg)
+        dz_i, dz_f, _ = ops.split(dz_ifg, 3, axis=-1)
+        dz = ops.concatenate([dz_ifg, dz_o], axis=-1)
         dc_prev = dc * f + dz_i * p_i + dz_f * p_f
         return dz, dz, [None, dc_prev], [dz_i * c_prev, dz_f * c_prev, dz_o * c]
 
@@ -183,26 +176,18 @@ class CoupledLSTMCell(_LSTMFamilyCell):
 
     def step(self, xz, hz, states, extra):
         c_prev = states[1]
-        z_i, z_c, z_o = ops.split(xz + hz, 3, axis=-1)
-        i = self.recurrent_activation(z_i)
-        g = self.activation(z_c)
-        o = self.recurrent_activation(z_o)
+        gates = self.gate_activations(("gate", "candidate", "gate"))(xz + hz)
+        i, g, o = ops.split(gates, 3, axis=-1)
         c = c_prev + i * (g - c_prev)
         phi_c = self.activation(c)
         h = o * phi_c
-        return h, [h, c], (i, g, o, phi_c)
+        return h, [h, c], (gates, phi_c)
 
     def step_backward(self, dh, dstates, saved, states, extra):
-        d_sigma, d_phi = self._derivatives()
-        i, g, o, phi_c = saved
+        gates, phi_c = saved
+        i, g, o = ops.split(gates, 3, axis=-1)
         c_prev = states[1]
-        dc = dstates[0] + dh * o * d_phi(phi_c)
-        dz = ops.concatenate(
-            [
-                dc * (g - c_prev) * d_sigma(i),
-                dc * i * d_phi(g),
-                dh * phi_c * d_sigma(o),
-            ],
-            axis=-1,
-        )
+        dc = dstates[0] + dh * o * activation_derivative(self.activation)(phi_c)
+        d_gates = ops.concatenate([dc * (g - c_prev), dc * i, dh * phi_c], axis=-1)
+        dz = d_gates * self.gate_activations(("gate", "candidate", "gate")).derivative(gates)
         return dz, dz, [None, dc * (1.0 - i)], []

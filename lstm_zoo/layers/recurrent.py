@@ -143,6 +143,7 @@ class ZooRecurrent(keras.layers.RNN):
             cell.extra_weight_values(),
             mask=mask,
             dropout_mask=dropout_mask,
+            training=bool(training),
         )
         outputs = h_seq
         if mask is not None:

