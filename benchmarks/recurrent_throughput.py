@@ -157,8 +157,15 @@ def main(argv=None):
     print()
     print(markdown_table(rows))
     print(f"\nmachine: {machine['processor']}, {machine['cpus']} cpus, TF {tf.__version__}")
-    config = {"batch": BATCH, "steps": STEPS, "inputs": INPUTS, "units": UNITS,
-              "warmup": warmup, "timed_steps": timed, "repeats": repeats}
+    config = {
+        "batch": BATCH,
+        "steps": STEPS,
+        "inputs": INPUTS,
+        "units": UNITS,
+        "warmup": warmup,
+        "timed_steps": timed,
+        "repeats": repeats,
+    }
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"config": config, "machine": machine, "rows": rows}, f, indent=2)

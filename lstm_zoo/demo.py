@@ -55,8 +55,9 @@ def _windows(ids, steps, batch):
     return windows[: len(windows) // batch * batch]
 
 
-def run_demo(text=None, layers=None, train_steps=120, units=128, steps=64, batch=32, seed=0,
-             log=print):
+def run_demo(
+    text=None, layers=None, train_steps=120, units=128, steps=64, batch=32, seed=0, log=print
+):
     """Train a character LM with each layer; returns a list of `DemoResult`."""
     text = default_corpus() if text is None else text
     vocabulary = sorted(set(text))

@@ -84,9 +84,7 @@ class GateActivations:
         d_sigma = activation_derivative(self.recurrent_activation)
         d_phi = activation_derivative(self.activation)
         blocks = ops.split(y, len(self.kinds), axis=-1) if len(self.kinds) > 1 else [y]
-        return _concat(
-            [(d_sigma if k == "gate" else d_phi)(b) for k, b in zip(self.kinds, blocks)]
-        )
+        return _concat([(d_sigma if k == "gate" else d_phi)(b) for k, b in zip(self.kinds, blocks)])
 
 
 def _concat(parts):
@@ -235,7 +233,7 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
         """Hook for weights beyond kernel/recurrent_kernel/bias (peepholes)."""
 
     def extra_weights(self):
-        """The extra weights `step` reads, in the order `step_backward` returns their grads."""
+        """The extra weights `step` reads (peepholes), in `extra_weight_gradients` order."""
         return []
 
     def _bias_initializer_with_forget_gate(self):
@@ -290,22 +288,37 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
         """The cell's equations. Returns (h_t, [states_t], saved tensors for the backward)."""
         raise NotImplementedError
 
-    def step_backward(self, dh, dstates, saved, states, extra):
-        """Derivative of `step` (for the fast loop).
+    def prepare_backward(self, saved, previous_states, extra):
+        """Per-step factors for `step_backward`, computed for all steps at once.
 
         Args:
-            dh: gradient reaching h_t from outside the cell (outputs and the next step).
-            dstates: gradients reaching the other states (c_t), same order as states[1:].
-            saved: what `step` saved.
-            states: the states before the step.
+            saved: what `step` saved, each stacked over time ([time, batch, ...]).
+            previous_states: the states before each step, stacked over time.
             extra: the extra weights.
 
         Returns:
-            (dxz, dhz, dstates_prev, dextra_terms): gradients of xz and hz, the direct
-            gradients of every state before the step (the loop adds dhz U^T to dh_{t-1}), and
-            per-step terms whose sum over batch and time is the gradient of each extra weight.
+            A list of [time, ...] tensors; `step_backward` receives their slices at step t.
         """
         raise NotImplementedError
+
+    def step_backward(self, dh, dstates, factors):
+        """The derivative of `step`, linear in the incoming gradients (for the fast loop).
+
+        Args:
+            dh: gradient reaching h_t (from the outputs and from step t + 1).
+            dstates: gradients reaching the other states (c_t), in the order of states[1:].
+            factors: this step's slices of `prepare_backward`'s tensors.
+
+        Returns:
+            (dxz, dhz, dstates_prev): gradients of xz and hz (may be the same tensor) and the
+            direct gradients of each state before the step (None for zero); the loop adds
+            dhz U^T to dh_{t-1}.
+        """
+        raise NotImplementedError
+
+    def extra_weight_gradients(self, dhz, saved, previous_states, extra):
+        """Gradients of `extra_weights()` from dhz of all steps ([time, batch, ...])."""
+        return []
 
     @property
     def supports_fused(self):

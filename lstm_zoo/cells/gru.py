@@ -63,7 +63,10 @@ class GRUCell(RecurrentCell):
         if training and 0.0 < self.recurrent_dropout < 1.0:
             h_in = h_prev * self.get_recurrent_dropout_mask(h_prev)
         x_z, x_r, x_h = ops.split(self.input_projection(inputs), 3, axis=-1)
-        u_zr, u_h = self.recurrent_kernel[:, : 2 * self.units], self.recurrent_kernel[:, 2 * self.units :]
+        u_zr, u_h = (
+            self.recurrent_kernel[:, : 2 * self.units],
+            self.recurrent_kernel[:, 2 * self.units :],
+        )
         h_z, h_r = ops.split(ops.matmul(h_in, u_zr), 2, axis=-1)
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
@@ -80,16 +83,22 @@ class GRUCell(RecurrentCell):
         h = candidate + z * (h_prev - candidate)
         return h, [h], (zr, candidate, h_h)
 
-    def step_backward(self, dh, dstates, saved, states, extra):
+    def prepare_backward(self, saved, previous_states, extra):
         zr, candidate, h_h = saved
+        h_prev = previous_states[0]
         z, r = ops.split(zr, 2, axis=-1)
-        h_prev = states[0]
-        dcandidate = dh * (1.0 - z) * activation_derivative(self.activation)(candidate)
-        d_zr = ops.concatenate([dh * (h_prev - candidate), dcandidate * h_h], axis=-1)
-        dz_zr = d_zr * self.gate_activations(("gate", "gate")).derivative(zr)
-        dxz = ops.concatenate([dz_zr, dcandidate], axis=-1)
-        dhz = ops.concatenate([dz_zr, dcandidate * r], axis=-1)
-        return dxz, dhz, [dh * z], []
+        d_z, d_r = ops.split(self.gate_activations(("gate", "gate")).derivative(zr), 2, axis=-1)
+        d_candidate = (1.0 - z) * activation_derivative(self.activation)(candidate)
+        factor_z, factor_r = (h_prev - candidate) * d_z, d_candidate * h_h * d_r
+        input_factors = ops.concatenate([factor_z, factor_r, d_candidate], axis=-1)
+        recurrent_factors = ops.concatenate([factor_z, factor_r, d_candidate * r], axis=-1)
+        return [input_factors, recurrent_factors, z]
+
+    def step_backward(self, dh, dstates, factors):
+        """dxz = [dh, dh, dh] * Px,  dhz = [dh, dh, dh] * Ph,  dh_{t-1} gets dh * z directly."""
+        input_factors, recurrent_factors, z = factors
+        dh3 = ops.concatenate([dh, dh, dh], axis=-1)
+        return dh3 * input_factors, dh3 * recurrent_factors, [dh * z]
 
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}

@@ -27,6 +27,18 @@ class _LSTMFamilyCell(RecurrentCell):
             activation_derivative(self.activation),
         )
 
+    def step_backward(self, dh, dstates, factors):
+        """Shared by the family: with factors (A, P, F) prepared for the step,
+
+        dc_t     = dc_t(from t+1) + dh_t * A          (A = dc_t/dh_t through h = o phi(c))
+        dz       = [dc_t, .., dc_t, dh_t] * P         (one block per gate, o last)
+        dc_{t-1} = dc_t * F                           (F = dc_t/dc_{t-1})
+        """
+        dc_from_h, gate_factors, carry = factors
+        dc = dstates[0] + dh * dc_from_h
+        dz = ops.concatenate([dc] * (self.blocks - 1) + [dh], axis=-1) * gate_factors
+        return dz, dz, [None, dc * carry]
+
 
 @_register
 class LSTMCell(_LSTMFamilyCell):
@@ -59,14 +71,15 @@ class LSTMCell(_LSTMFamilyCell):
         h = o * phi_c
         return h, [h, c], (gates, phi_c)
 
-    def step_backward(self, dh, dstates, saved, states, extra):
+    def prepare_backward(self, saved, previous_states, extra):
         gates, phi_c = saved
+        c_prev = previous_states[1]
         i, f, g, o = ops.split(gates, 4, axis=-1)
-        c_prev = states[1]
-        dc = dstates[0] + dh * o * activation_derivative(self.activation)(phi_c)
-        d_gates = ops.concatenate([dc * g, dc * c_prev, dc * i, dh * phi_c], axis=-1)
-        dz = d_gates * self.gate_activations(("gate", "gate", "candidate", "gate")).derivative(gates)
-        return dz, dz, [None, dc * f], []
+        d_gates = self.gate_activations(("gate", "gate", "candidate", "gate")).derivative(gates)
+        d_i, d_f, d_g, d_o = ops.split(d_gates, 4, axis=-1)
+        d_phi = activation_derivative(self.activation)
+        factors = ops.concatenate([g * d_i, c_prev * d_f, i * d_g, phi_c * d_o], axis=-1)
+        return [o * d_phi(phi_c), factors, f]
 
 
 @_register
@@ -135,20 +148,29 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         h = o * phi_c
         return h, [h, c], (ifg, o, c, phi_c)
 
-    def step_backward(self, dh, dstates, saved, states, extra):
+    def prepare_backward(self, saved, previous_states, extra):
         d_sigma, d_phi = self._derivatives()
         p_i, p_f, p_o = extra
         ifg, o, c, phi_c = saved
+        c_prev = previous_states[1]
         i, f, g = ops.split(ifg, 3, axis=-1)
-        c_prev = states[1]
-        dz_o = dh * phi_c * d_sigma(o)
-        dc = dstates[0] + dh * o * d_phi(phi_c) + dz_o * p_o
-        d_ifg = ops.concatenate([dc * g, dc * c_prev, dc * i], axis=-1)
-        dz_ifg = d_ifg * self.gate_activations(("gate", "gate", "candidate")).derivative(ifg)
-        dz_i, dz_f, _ = ops.split(dz_ifg, 3, axis=-1)
-        dz = ops.concatenate([dz_ifg, dz_o], axis=-1)
-        dc_prev = dc * f + dz_i * p_i + dz_f * p_f
-        return dz, dz, [None, dc_prev], [dz_i * c_prev, dz_f * c_prev, dz_o * c]
+        d_i, d_f, d_g = ops.split(
+            self.gate_activations(("gate", "gate", "candidate")).derivative(ifg), 3, axis=-1
+        )
+        factor_i, factor_f, factor_o = g * d_i, c_prev * d_f, phi_c * d_sigma(o)
+        factors = ops.concatenate([factor_i, factor_f, i * d_g, factor_o], axis=-1)
+        dc_from_h = o * d_phi(phi_c) + factor_o * p_o  # through h = o phi(c) and o's peephole
+        carry = f + factor_i * p_i + factor_f * p_f  # c_{t-1} feeds c_t, i_t and f_t
+        return [dc_from_h, factors, carry]
+
+    def extra_weight_gradients(self, dhz, saved, previous_states, extra):
+        dz_i, dz_f, _, dz_o = ops.split(dhz, 4, axis=-1)
+        c, c_prev = saved[2], previous_states[1]
+        return [
+            ops.sum(dz_i * c_prev, axis=(0, 1)),
+            ops.sum(dz_f * c_prev, axis=(0, 1)),
+            ops.sum(dz_o * c, axis=(0, 1)),
+        ]
 
     def get_config(self):
         return {
@@ -183,11 +205,13 @@ class CoupledLSTMCell(_LSTMFamilyCell):
         h = o * phi_c
         return h, [h, c], (gates, phi_c)
 
-    def step_backward(self, dh, dstates, saved, states, extra):
+    def prepare_backward(self, saved, previous_states, extra):
         gates, phi_c = saved
+        c_prev = previous_states[1]
         i, g, o = ops.split(gates, 3, axis=-1)
-        c_prev = states[1]
-        dc = dstates[0] + dh * o * activation_derivative(self.activation)(phi_c)
-        d_gates = ops.concatenate([dc * (g - c_prev), dc * i, dh * phi_c], axis=-1)
-        dz = d_gates * self.gate_activations(("gate", "candidate", "gate")).derivative(gates)
-        return dz, dz, [None, dc * (1.0 - i)], []
+        d_i, d_g, d_o = ops.split(
+            self.gate_activations(("gate", "candidate", "gate")).derivative(gates), 3, axis=-1
+        )
+        d_phi = activation_derivative(self.activation)
+        factors = ops.concatenate([(g - c_prev) * d_i, i * d_g, phi_c * d_o], axis=-1)
+        return [o * d_phi(phi_c), factors, 1.0 - i]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-from keras import ops
 
 from lstm_zoo.cells import CoupledLSTMCell, GRUCell, LSTMCell, PeepholeLSTMCell
 from lstm_zoo.cells.base import read_value
@@ -105,8 +104,10 @@ class ZooRecurrent(keras.layers.RNN):
         batch = sequences.shape[0]
         for index, (state, size) in enumerate(zip(states, expected)):
             shape = tuple(state.shape)
-            if len(shape) != 2 or shape[-1] != size or (
-                batch is not None and shape[0] is not None and shape[0] != batch
+            if (
+                len(shape) != 2
+                or shape[-1] != size
+                or (batch is not None and shape[0] is not None and shape[0] != batch)
             ):
                 raise ValueError(
                     f"{type(self).__name__}: initial_state[{index}] must have shape "

@@ -2,9 +2,11 @@
 
 Given the input projection of all steps at once, xz[t] = x_t W + b (one large matmul done by
 the caller), the forward loop does per step only the recurrent matmul hz = h_{t-1} U (+ b_rec)
-and the cell's elementwise `step`. The backward loop runs the cell's `step_backward` per step
-and one matmul dh_{t-1} += dhz_t U^T; the weight gradients are then one large matmul each over
-all steps instead of one small matmul per step:
+and the cell's elementwise `step`. The backward first runs the cell's `prepare_backward` over
+all steps at once (the factors of the gate derivatives that do not depend on the incoming
+gradient), then loops over the cell's short `step_backward` and one matmul
+dh_{t-1} += dhz_t U^T. The weight gradients are one large matmul each over all steps instead
+of one small matmul per step:
 
     dU     = [h_{-1} .. h_{T-2}]^T [dhz_0 .. dhz_{T-1}]        (rows: batch x time)
     db_rec = sum_t,b dhz_t
@@ -86,9 +88,7 @@ class FusedScan:
             weights = list(args[n_states : n_states + n_extra])
             rec_bias = args[-1] if has_bias else None
             # The loops are differentiated by hand: hide their inputs from any active tape.
-            inputs = tf.nest.map_structure(
-                _stop_gradient, (xz, kernel, rec_bias, states0, weights)
-            )
+            inputs = tf.nest.map_structure(_stop_gradient, (xz, kernel, rec_bias, states0, weights))
             if training:
                 seqs, saved = self._forward(*inputs, mask, dropout_mask)
                 h_seq, finals = seqs[0], [s[-1] for s in seqs]
@@ -101,8 +101,17 @@ class FusedScan:
                 else:
                     seqs_, saved_ = self._forward(*inputs, mask, dropout_mask)
                 return self._gradients(
-                    d_h_seq, d_finals, xz, kernel, states0, weights, seqs_, saved_, has_bias,
-                    mask, dropout_mask,
+                    d_h_seq,
+                    d_finals,
+                    xz,
+                    kernel,
+                    states0,
+                    weights,
+                    seqs_,
+                    saved_,
+                    has_bias,
+                    mask,
+                    dropout_mask,
                 )
 
             return (h_seq, *finals), grad
@@ -112,7 +121,17 @@ class FusedScan:
         return outputs[0], list(outputs[1:])
 
     def _gradients(
-        self, d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, has_bias, mask,
+        self,
+        d_h_seq,
+        d_finals,
+        xz,
+        kernel,
+        states0,
+        weights,
+        seqs,
+        saved,
+        has_bias,
+        mask,
         dropout_mask,
     ):
         """Gradients of every input of the recurrence, given the upstream gradients."""
@@ -146,7 +165,9 @@ class FusedScan:
         cell = self.cell
         steps = tf.shape(xz)[0]
         state_tas = [tf.TensorArray(s.dtype, size=steps) for s in states0]
-        probe = cell.step(xz[0], self._step_input(states0[0], kernel, rec_bias, None), states0, weights)
+        probe = cell.step(
+            xz[0], self._step_input(states0[0], kernel, rec_bias, None), states0, weights
+        )
         saved_tas = [tf.TensorArray(s.dtype, size=steps) for s in probe[2]]
 
         def body(t, states, state_tas, saved_tas):
@@ -194,6 +215,9 @@ class FusedScan:
         cell = self.cell
         steps = tf.shape(xz)[0]
         prev_seqs = [_stack_previous(s0, s) for s0, s in zip(states0, seqs)]
+        # Everything of the backward that does not depend on the incoming gradient, for all
+        # steps at once: the loop is left with a few multiply-adds and one matmul per step.
+        factors = cell.prepare_backward(saved, prev_seqs, weights)
         kernel_t = tf.transpose(kernel)
 
         def backward_step(t, d_states):
@@ -204,10 +228,7 @@ class FusedScan:
                 d_keep = [tf.where(mask[t], tf.zeros_like(d), d) for d in d_states]
             else:
                 d_new, d_keep = d_states, None
-            prev = [p[t] for p in prev_seqs]
-            d_xz, d_hz, d_prev, d_extra = cell.step_backward(
-                d_new[0], d_new[1:], [s[t] for s in saved], prev, weights
-            )
+            d_xz, d_hz, d_prev = cell.step_backward(d_new[0], d_new[1:], [f[t] for f in factors])
             d_h_prev = tf.matmul(d_hz, kernel_t)
             if dropout_mask is not None:
                 d_h_prev = d_h_prev * dropout_mask
@@ -215,33 +236,29 @@ class FusedScan:
             d_prev[0] = d_h_prev if d_prev[0] is None else d_h_prev + d_prev[0]
             if d_keep is not None:
                 d_prev = [d + k for d, k in zip(d_prev, d_keep)]
-            return d_prev, d_xz, d_hz, d_extra
+            return d_prev, d_xz, d_hz
 
-        # One probe step outside the loop fixes the number and dtypes of the extra-weight terms
-        # and whether dxz differs from dhz (it is the same tensor for the LSTM cells).
+        # dxz is the very tensor dhz for the LSTM cells: then only one is stored.
         probe = backward_step(steps - 1, d_finals)
         separate_xz = probe[1] is not probe[2]
         xz_ta = tf.TensorArray(xz.dtype, size=steps) if separate_xz else None
         hz_ta = tf.TensorArray(xz.dtype, size=steps)
-        accs = [tf.zeros_like(term) for term in probe[3]]
 
-        def body(t, d_states, xz_ta, hz_ta, accs):
-            d_prev, d_xz, d_hz, d_extra = backward_step(t, d_states)
+        def body(t, d_states, xz_ta, hz_ta):
+            d_prev, d_xz, d_hz = backward_step(t, d_states)
             hz_ta = hz_ta.write(t, d_hz)
             if separate_xz:
                 xz_ta = xz_ta.write(t, d_xz)
-            accs = [a + term for a, term in zip(accs, d_extra)]
-            return t - 1, d_prev, xz_ta, hz_ta, accs
+            return t - 1, d_prev, xz_ta, hz_ta
 
-        loop_vars = (steps - 1, d_finals, xz_ta if separate_xz else 0, hz_ta, accs)
-        _, d_states0, xz_ta, hz_ta, accs = tf.while_loop(
+        _, d_states0, xz_ta, hz_ta = tf.while_loop(
             lambda t, *_: t >= 0,
             body,
-            loop_vars,
+            (steps - 1, d_finals, xz_ta if separate_xz else 0, hz_ta),
             parallel_iterations=1,
             maximum_iterations=steps,
         )
         d_hz = hz_ta.stack()
         d_xz = xz_ta.stack() if separate_xz else None
-        d_extra = [tf.reduce_sum(a, axis=0) for a in accs]
+        d_extra = cell.extra_weight_gradients(d_hz, saved, prev_seqs, weights)
         return d_xz, d_hz, d_states0, d_extra

@@ -14,7 +14,11 @@ X = random_inputs((3, 6, 4), seed=1).astype("float64")
 def _run(cell, x=X, **kwargs):
     layer = keras.layers.RNN(cell, return_sequences=True, return_state=True, dtype="float64")
     outputs, *states = layer(x, **kwargs)
-    return layer, keras.ops.convert_to_numpy(outputs), [keras.ops.convert_to_numpy(s) for s in states]
+    return (
+        layer,
+        keras.ops.convert_to_numpy(outputs),
+        [keras.ops.convert_to_numpy(s) for s in states],
+    )
 
 
 def _randomize(layer, seed=0):

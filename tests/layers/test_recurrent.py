@@ -101,7 +101,9 @@ def test_training_mode_and_initial_state_match_generic_loop(name):
         state_t = [tf.constant(s) for s in states]
         with tf.GradientTape() as tape:
             tape.watch([x_t, *state_t])
-            outputs = layer(x_t, initial_state=state_t, mask=tf.constant(MASK[:, :6]), training=True)
+            outputs = layer(
+                x_t, initial_state=state_t, mask=tf.constant(MASK[:, :6]), training=True
+            )
             loss = sum(tf.reduce_sum(o * o) for o in outputs)
         return [o.numpy() for o in outputs], tape.gradient(loss, [x_t, *state_t, *layer.weights])
 
@@ -166,9 +168,10 @@ def test_gradients_match_float64_finite_differences(name):
 def test_extra_right_padding_changes_no_valid_output_nor_final_state(
     name, lengths, extra, backwards
 ):
-    layer = _CACHED.setdefault((name, backwards), LAYERS[name](
-        3, return_sequences=True, return_state=True, go_backwards=backwards
-    ))
+    layer = _CACHED.setdefault(
+        (name, backwards),
+        LAYERS[name](3, return_sequences=True, return_state=True, go_backwards=backwards),
+    )
     steps = max(lengths)
     x = random_inputs((len(lengths), steps, 2), seed=sum(lengths))
     mask = np.arange(steps)[None, :] < np.array(lengths)[:, None]
@@ -181,8 +184,10 @@ def test_extra_right_padding_changes_no_valid_output_nor_final_state(
     if not backwards:  # outputs are in processing order; forwards the valid steps align
         valid = mask[:, :, None]
         np.testing.assert_allclose(
-            np.where(valid, outputs, 0), np.where(valid, padded_outputs[:, :steps], 0),
-            rtol=1e-5, atol=1e-6,
+            np.where(valid, outputs, 0),
+            np.where(valid, padded_outputs[:, :steps], 0),
+            rtol=1e-5,
+            atol=1e-6,
         )
 
 

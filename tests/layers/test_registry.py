@@ -2,8 +2,7 @@ import keras
 import pytest
 
 import lstm_zoo
-from lstm_zoo.layers import GRU, LSTM, CoupledLSTM, PeepholeLSTM
-from lstm_zoo.layers import registry
+from lstm_zoo.layers import GRU, LSTM, CoupledLSTM, PeepholeLSTM, registry
 
 
 def test_builtin_and_zoo_names_are_registered():
