@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/lstm-zoo demo
 
 test: $(STAMP)
+	$(BIN)/ruff check lstm_zoo tests benchmarks examples
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -106,6 +106,7 @@ def main(argv=None):
     parser.add_argument("--no-jit", action="store_true", help="skip the jit_compile=True rows")
     parser.add_argument("--json", default="benchmarks/out/recurrent_throughput.json")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     warmup, timed, repeats = (2, 3, 1) if args.quick else (WARMUP, TIMED_STEPS, REPEATS)
     names = args.layers.split(",") if args.layers else lstm_zoo.available_recurrent_layers()
     if BASELINE not in names:
@@ -156,7 +157,9 @@ def main(argv=None):
     }
     print()
     print(markdown_table(rows))
+    wall = time.perf_counter() - started
     print(f"\nmachine: {machine['processor']}, {machine['cpus']} cpus, TF {tf.__version__}")
+    print(f"wall time: {wall:.0f} s")
     config = {
         "batch": BATCH,
         "steps": STEPS,
@@ -168,7 +171,7 @@ def main(argv=None):
     }
     os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
     with open(args.json, "w") as f:
-        json.dump({"config": config, "machine": machine, "rows": rows}, f, indent=2)
+        json.dump({"config": config, "machine": machine, "wall_s": wall, "rows": rows}, f, indent=2)
     print(f"wrote {args.json}")
 
 
