@@ -62,7 +62,7 @@ def registry_entries():
     return [_REGISTRY[name] for name in available_recurrent_layers()]
 
 
-def recurrent_layer(name, units, **kwargs):
+def recurrent_layer(name, units, /, **kwargs):
     """Build the recurrent layer registered as `name` with `units` and layer arguments.
 
     Raises:

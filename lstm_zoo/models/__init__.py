@@ -1,0 +1,20 @@
+"""Model factories."""
+
+from lstm_zoo.models.language_model import (
+    EpochLearningRateDecay,
+    ResetStatesAtEpochAndEvaluation,
+    compile_language_model,
+    language_model,
+)
+from lstm_zoo.models.metrics import Perplexity
+from lstm_zoo.models.presets import LANGUAGE_MODEL_PRESETS, language_model_preset
+
+__all__ = [
+    "LANGUAGE_MODEL_PRESETS",
+    "EpochLearningRateDecay",
+    "Perplexity",
+    "ResetStatesAtEpochAndEvaluation",
+    "compile_language_model",
+    "language_model",
+    "language_model_preset",
+]
