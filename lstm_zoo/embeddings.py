@@ -1,0 +1,241 @@
+"""Pretrained word vectors (GloVe, word2vec text/binary, fastText .vec) -> an embedding matrix.
+
+The file is streamed once; only the vectors of the requested vocabulary are kept, so a
+400k-word file is never held in memory. Row 0 is padding (zeros); every other row is the file's
+vector for that token, or, for tokens the file lacks, a draw from N(0, std of the found
+vectors) so the model can still tell them apart (counted in the report, never silent).
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = ("glove", "word2vec", "word2vec-binary", "fasttext")
+
+
+@dataclass
+class CoverageReport:
+    """What the vector file gave for the vocabulary."""
+
+    vocabulary_size: int
+    dimension: int
+    found: int = 0
+    found_lowercase: int = 0
+    missing: list = field(default_factory=list)
+    duplicates: int = 0
+    lines_read: int = 0
+
+    @property
+    def coverage(self):
+        """Share of the non-reserved vocabulary that got a pretrained vector."""
+        wanted = self.found + self.found_lowercase + len(self.missing)
+        return (self.found + self.found_lowercase) / wanted if wanted else 0.0
+
+    def __str__(self):
+        return (
+            f"{self.found + self.found_lowercase:,} of "
+            f"{self.found + self.found_lowercase + len(self.missing):,} tokens found "
+            f"({self.coverage:.1%}; {self.found_lowercase:,} by lowercase), "
+            f"{len(self.missing):,} missing, {self.duplicates:,} duplicate lines skipped, "
+            f"{self.lines_read:,} lines read, dimension {self.dimension}"
+        )
+
+
+def load_embeddings(
+    path,
+    vocabulary,
+    file_format=None,
+    reserved=1,
+    lowercase_fallback=False,
+    expected_dim=None,
+    seed=0,
+):
+    """Read the vectors of `vocabulary` from a vector file.
+
+    Args:
+        path: str or Path. The vector file, plain or `.gz`.
+        vocabulary: sequence of str. Row i of the matrix is vocabulary[i]; the first
+            `reserved` entries (padding, out-of-vocabulary) are not looked up; row 0 is zeros.
+        file_format: one of "glove", "word2vec", "word2vec-binary", "fasttext", or None to
+            detect it (`.bin` -> binary; a first line of two integers -> word2vec/fastText
+            header; else GloVe).
+        reserved: int. How many leading vocabulary entries are special (default 1: padding).
+        lowercase_fallback: bool. A token missing as written takes the vector of its lowercase
+            form when the file has it.
+        expected_dim: int or None. Raise ValueError if the file's dimension differs.
+        seed: int. Seed of the draws for missing tokens.
+
+    Returns:
+        (matrix float32 [len(vocabulary), dim], CoverageReport).
+
+    Raises:
+        ValueError: unknown format; a malformed line (wrong number of values, a non-numeric
+            value, undecodable bytes) naming the file and line; dimension mismatch.
+
+    Example:
+
+    >>> matrix, report = load_embeddings("glove.6B.50d.txt.gz", ["<pad>", "the", "cat"])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if file_format is None:
+        file_format = _detect_format(path)
+    if file_format not in FORMATS:
+        raise ValueError(f"unknown vector file format {file_format!r}; use one of {FORMATS}")
+    wanted = {}
+    for index, token in enumerate(vocabulary):
+        if index >= reserved:
+            wanted.setdefault(token, []).append(index)
+    fallback = {}
+    if lowercase_fallback:
+        for token, rows in wanted.items():
+            if token.lower() != token:
+                fallback.setdefault(token.lower(), []).extend(rows)
+
+    reader = _read_binary if file_format == "word2vec-binary" else _read_text
+    vectors, exact, seen = {}, set(), set()
+    report = None
+    for line_number, word, vector in reader(path, file_format, expected_dim):
+        if report is None:
+            report = CoverageReport(len(vocabulary), len(vector))
+        report.lines_read = line_number
+        if word in seen:
+            report.duplicates += 1
+            continue
+        seen.add(word)
+        for row in wanted.get(word, ()):
+            vectors[row] = vector
+            exact.add(row)
+        for row in fallback.get(word, ()):
+            vectors.setdefault(row, vector)
+    if report is None:
+        raise ValueError(f"{path}: the file holds no vectors")
+
+    matrix = np.zeros((len(vocabulary), report.dimension), dtype=np.float32)
+    for row, vector in vectors.items():
+        matrix[row] = vector
+    found_rows = sorted(vectors)
+    scale = float(matrix[found_rows].std()) if found_rows else 1.0
+    rng = np.random.default_rng(seed)
+    for index, token in enumerate(vocabulary):
+        if index < reserved:
+            continue
+        if index in exact:
+            report.found += 1
+        elif index in vectors:
+            report.found_lowercase += 1
+        else:
+            report.missing.append(token)
+            if index > 0:
+                matrix[index] = rng.normal(0.0, scale, report.dimension)
+    matrix[0] = 0.0
+    return matrix, report
+
+
+def _detect_format(path):
+    if path.name.endswith(".bin") or path.name.endswith(".bin.gz"):
+        return "word2vec-binary"
+    with _open(path) as f:
+        first = f.readline().split()
+    if len(first) == 2 and all(part.isdigit() for part in first):
+        return "word2vec"
+    return "glove"
+
+
+def _open(path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _read_text(path, file_format, expected_dim):
+    """Yield (line_number, word, vector) from a text vector file."""
+    dimension = None
+    with _open(path) as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
+                ) from None
+            if number == 1 and file_format in ("word2vec", "fasttext"):
+                dimension = _parse_header(path, line)
+                _check_dimension(path, dimension, expected_dim)
+                continue
+            if not line.strip():
+                raise ValueError(f"{path}:{number}: empty line")
+            parts = line.rstrip(" ").split(" ")
+            word, values = parts[0], parts[1:]
+            if dimension is None:
+                dimension = len(values)
+                _check_dimension(path, dimension, expected_dim)
+            if len(values) != dimension:
+                raise ValueError(
+                    f"{path}:{number}: {len(values)} values for {word!r}, expected {dimension}"
+                )
+            try:
+                vector = np.array(values, dtype=np.float32)
+            except ValueError:
+                bad = next(v for v in values if not _is_float(v))
+                raise ValueError(
+                    f"{path}:{number}: non-numeric value {bad!r} for {word!r}"
+                ) from None
+            yield number, word, vector
+
+
+def _read_binary(path, file_format, expected_dim):
+    """Yield (entry_number, word, vector) from a word2vec binary file."""
+    with _open(path) as f:
+        header = f.readline()
+        try:
+            dimension = _parse_header(path, header.decode("utf-8").strip())
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}:1: the header is not text") from None
+        _check_dimension(path, dimension, expected_dim)
+        count = int(header.split()[0])
+        for number in range(1, count + 1):
+            word = bytearray()
+            while True:
+                ch = f.read(1)
+                if not ch:
+                    raise ValueError(f"{path}: entry {number}: file ends inside a word")
+                if ch == b" ":
+                    break
+                if ch != b"\n":
+                    word.extend(ch)
+            data = f.read(4 * dimension)
+            if len(data) != 4 * dimension:
+                raise ValueError(f"{path}: entry {number}: file ends inside a vector")
+            try:
+                text = word.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}: entry {number}: word is not valid UTF-8 ({error.reason})"
+                ) from None
+            yield number, text, np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+def _parse_header(path, line):
+    parts = line.split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{path}:1: expected a header 'count dimension', got {line[:60]!r}")
+    return int(parts[1])
+
+
+def _check_dimension(path, dimension, expected):
+    if expected is not None and dimension != expected:
+        raise ValueError(
+            f"{path}: vectors have dimension {dimension}, the model expects {expected}"
+        )
+
+
+def _is_float(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
