@@ -67,9 +67,17 @@ def main(argv=None):
         stateful=True,
         **preset["model"],
     )
-    compile_language_model(model, training["learning_rate"], training["max_grad_norm"])
+    compile_language_model(
+        model,
+        training["learning_rate"],
+        training["max_grad_norm"],
+        num_steps=steps,  # the tutorial's loss: summed over time steps
+        steps_per_execution=50,
+    )
     schedule = EpochLearningRateDecay(
-        training["learning_rate"], training["lr_decay"], training["decay_after_epoch"]
+        float(model.optimizer.learning_rate.numpy()),
+        training["lr_decay"],
+        training["decay_after_epoch"],
     )
     history = model.fit(
         data["train"],

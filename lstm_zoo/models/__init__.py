@@ -7,14 +7,29 @@ from lstm_zoo.models.language_model import (
     language_model,
 )
 from lstm_zoo.models.metrics import Perplexity
-from lstm_zoo.models.presets import LANGUAGE_MODEL_PRESETS, language_model_preset
+from lstm_zoo.models.presets import (
+    LANGUAGE_MODEL_PRESETS,
+    SENTIMENT_PRESETS,
+    language_model_preset,
+    sentiment_preset,
+)
+from lstm_zoo.models.sentiment import (
+    compile_sentiment_classifier,
+    sentiment_classifier,
+    sentiment_classifier_from_preset,
+)
 
 __all__ = [
     "LANGUAGE_MODEL_PRESETS",
+    "SENTIMENT_PRESETS",
     "EpochLearningRateDecay",
     "Perplexity",
     "ResetStatesAtEpochAndEvaluation",
     "compile_language_model",
     "language_model",
     "language_model_preset",
+    "compile_sentiment_classifier",
+    "sentiment_classifier",
+    "sentiment_classifier_from_preset",
+    "sentiment_preset",
 ]

@@ -120,17 +120,31 @@ def _dense_init(init):
     return {} if init is None else {"kernel_initializer": init, "bias_initializer": init}
 
 
-def compile_language_model(model, learning_rate=1.0, max_grad_norm=5.0, optimizer=None):
+def compile_language_model(
+    model, learning_rate=1.0, max_grad_norm=5.0, optimizer=None, num_steps=None, **compile_kwargs
+):
     """SGD with global-norm clipping (the PTB recipe), token cross-entropy and perplexity.
 
     The loss is averaged over the non-padding target tokens: Keras applies the embedding's
     padding mask (id 0) to the per-token losses.
+
+    Args:
+        num_steps: int or None. The TensorFlow PTB tutorial minimizes the loss summed over its
+            `num_steps` time steps (averaged over the batch). Given `num_steps`, SGD's learning
+            rate is multiplied by it and the clipping norm divided by it, which gives exactly
+            the tutorial's updates with Keras's per-token mean loss.
+        **compile_kwargs: passed to `model.compile` (e.g. steps_per_execution).
     """
-    optimizer = optimizer or keras.optimizers.SGD(learning_rate, global_clipnorm=max_grad_norm)
+    if optimizer is None:
+        scale = num_steps or 1
+        optimizer = keras.optimizers.SGD(
+            learning_rate * scale, global_clipnorm=max_grad_norm / scale
+        )
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[Perplexity()],
+        **compile_kwargs,
     )
     return model
 
@@ -155,7 +169,9 @@ class ResetStatesAtEpochAndEvaluation(keras.callbacks.Callback):
 
 
 class EpochLearningRateDecay(keras.callbacks.Callback):
-    """lr(epoch) = lr0 * decay ** max(epoch + 1 - decay_after_epoch, 0)  (epoch from 0)."""
+    """lr(epoch) = lr0 * decay ** max(epoch + 1 - decay_after_epoch, 0)  (epoch from 0).
+
+    `learning_rate` is the optimizer's rate at epoch 0 (after any `num_steps` scaling)."""
 
     def __init__(self, learning_rate, decay, decay_after_epoch):
         super().__init__()

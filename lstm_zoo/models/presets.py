@@ -49,3 +49,40 @@ def language_model_preset(name):
         raise ValueError(f"Unknown language-model preset {name!r}; known presets: {known}.")
     preset = LANGUAGE_MODEL_PRESETS[name]
     return {key: dict(value) for key, value in preset.items()}
+
+
+SENTIMENT_PRESETS = {
+    # The design notes' Keras model: Embedding(pretrained, frozen, mask_zero) -> LSTM(64,
+    # dropout=0.1, recurrent_dropout=0.1) -> Dense(64, relu) -> Dropout(0.5) -> softmax over the
+    # vocabulary: a next-word predictor over fixed-length windows. (Its Masking(0.0) layer is
+    # left out: after mask_zero it only adds masking of real words whose vector is all zeros.)
+    "seed-keras-next-word": {
+        "units": 64,
+        "num_layers": 1,
+        "hidden_units": 64,
+        "dropout": 0.5,
+        "trainable_embeddings": False,
+        "layer_kwargs": {"dropout": 0.1, "recurrent_dropout": 0.1},
+    },
+    # The design notes' PyTorch LSTMNet: Embedding -> multi-layer bidirectional LSTM over packed
+    # sequences -> [final forward h, final backward h] -> Dense(output_dim) -> sigmoid. Sizes
+    # are not given there; these are the common ones of that recipe.
+    "seed-torch-lstmnet": {
+        "units": 256,
+        "num_layers": 2,
+        "bidirectional": True,
+        "dropout": 0.5,
+        "trainable_embeddings": True,
+        "layer_kwargs": {},
+    },
+}
+
+
+def sentiment_preset(name):
+    """The sentiment preset `name` (a copy); ValueError listing the known names otherwise."""
+    if name not in SENTIMENT_PRESETS:
+        known = ", ".join(sorted(SENTIMENT_PRESETS))
+        raise ValueError(f"Unknown sentiment preset {name!r}; known presets: {known}.")
+    preset = dict(SENTIMENT_PRESETS[name])
+    preset["layer_kwargs"] = dict(preset["layer_kwargs"])
+    return preset

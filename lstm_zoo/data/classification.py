@@ -1,0 +1,76 @@
+"""Text classification data: label-then-text lines (SST) -> padded tf.data batches."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import tensorflow as tf
+
+from lstm_zoo.data.files import read_lines
+
+PAD, OOV = "<pad>", "<oov>"
+
+
+def read_label_text_lines(path, labels=("0", "1")):
+    """Read lines `LABEL TEXT` (SST's `stsa.binary.*`: `1 a tokenized sentence`).
+
+    Returns:
+        (texts, label ids): label ids index into `labels`.
+
+    Raises:
+        ValueError: an unknown label, a line without text, or an empty file (file and line).
+    """
+    label_index = {label: i for i, label in enumerate(labels)}
+    texts, targets = [], []
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        label, _, text = line.strip().partition(" ")
+        if label not in label_index:
+            raise ValueError(f"{path}:{number}: unknown label {label!r}; expected one of {labels}")
+        if not text.strip():
+            raise ValueError(f"{path}:{number}: label {label!r} has no text")
+        texts.append(text.strip())
+        targets.append(label_index[label])
+    if not texts:
+        raise ValueError(f"{path}: the file holds no examples")
+    return texts, np.array(targets, dtype=np.int32)
+
+
+def build_vocabulary(texts, max_size=None, min_count=1, lowercase=False):
+    """Tokens by frequency: index 0 = padding, 1 = out-of-vocabulary, then the words."""
+    counts = Counter(t for text in texts for t in _tokens(text, lowercase))
+    ordered = [t for t in sorted(counts, key=lambda t: -counts[t]) if counts[t] >= min_count]
+    if max_size is not None:
+        ordered = ordered[: max_size - 2]
+    return [PAD, OOV] + ordered
+
+
+def encode_texts(texts, vocabulary, lowercase=False, max_length=None):
+    """Token ids per text (unknown words -> 1). Texts longer than `max_length` raise ValueError
+    unless max_length is None; nothing is truncated silently."""
+    index = {t: i for i, t in enumerate(vocabulary)}
+    encoded = []
+    for position, text in enumerate(texts):
+        ids = [index.get(t, 1) for t in _tokens(text, lowercase)]
+        if max_length is not None and len(ids) > max_length:
+            raise ValueError(
+                f"text {position} has {len(ids)} tokens, more than max_length={max_length}"
+            )
+        encoded.append(ids)
+    return encoded
+
+
+def classification_dataset(encoded, labels, batch_size=32, shuffle=False, seed=0):
+    """A tf.data.Dataset of (ids [batch, longest in batch], labels), padded with 0."""
+    ragged = tf.ragged.constant(encoded, dtype=tf.int32)
+    data = tf.data.Dataset.from_tensor_slices((ragged, np.asarray(labels)))
+    if shuffle:
+        data = data.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
+    data = data.map(lambda ids, label: (ids, label))
+    return data.padded_batch(batch_size, padded_shapes=([None], [])).prefetch(tf.data.AUTOTUNE)
+
+
+def _tokens(text, lowercase):
+    return (text.lower() if lowercase else text).split()

@@ -1,0 +1,130 @@
+"""Sentiment (text) classifiers over masked, optionally pretrained, word embeddings."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from lstm_zoo.layers.registry import recurrent_layer
+
+
+def sentiment_classifier(
+    embeddings=None,
+    vocab_size=None,
+    embedding_dim=100,
+    cell="lstm",
+    bidirectional=False,
+    units=64,
+    num_layers=1,
+    trainable_embeddings=False,
+    num_classes=2,
+    dropout=0.0,
+    hidden_units=None,
+    recurrent_kwargs=None,
+    name="sentiment_classifier",
+):
+    """Token ids [batch, time] (0 = padding) -> class probabilities.
+
+    Embedding (pretrained `embeddings` matrix or trained from scratch, `mask_zero=True`) ->
+    num_layers recurrent layers (bidirectional: each a `keras.layers.Bidirectional`, whose
+    final states concatenate the forward state after the last real token and the backward
+    state after the first: padding never reaches them) -> optional Dense(hidden_units, relu)
+    -> Dropout -> Dense(1, sigmoid) for two classes, Dense(num_classes, softmax) otherwise.
+
+    Args:
+        embeddings: float array [vocab, dim] or None. Pretrained vectors (row 0 = padding).
+        vocab_size: int. Needed when `embeddings` is None.
+        embedding_dim: int. Width of trained-from-scratch embeddings.
+        cell: str. A recurrent-layer registry name.
+        trainable_embeddings: bool. Fine-tune pretrained vectors (always True from scratch).
+        num_classes: int. 2 gives one sigmoid unit.
+        dropout: float. Dropout before the output layer (and between recurrent layers).
+        hidden_units: int or None. A ReLU layer before the output.
+        recurrent_kwargs: dict. Passed to every recurrent layer (e.g. its own `dropout` and
+            `recurrent_dropout`).
+    """
+    if embeddings is None and vocab_size is None:
+        raise ValueError("pass `embeddings` (a pretrained matrix) or `vocab_size`")
+    if embeddings is not None:
+        embeddings = np.asarray(embeddings, dtype="float32")
+        if embeddings.ndim != 2:
+            raise ValueError(f"embeddings must be [vocab, dim]; got shape {embeddings.shape}")
+        if vocab_size is not None and vocab_size != embeddings.shape[0]:
+            raise ValueError(
+                f"vocab_size={vocab_size} but the embedding matrix has {embeddings.shape[0]} rows"
+            )
+        vocab_size, embedding_dim = embeddings.shape
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2; got {num_classes}")
+
+    # Layers.
+    embedding = keras.layers.Embedding(
+        vocab_size,
+        embedding_dim,
+        mask_zero=True,
+        trainable=trainable_embeddings or embeddings is None,
+        embeddings_initializer=(
+            keras.initializers.Constant(embeddings) if embeddings is not None else "uniform"
+        ),
+        name="token_embedding",
+    )
+    encoder = []
+    for index in range(num_layers):
+        last = index == num_layers - 1
+        layer = recurrent_layer(
+            cell,
+            units,
+            return_sequences=not last,
+            name=f"encoder_{index}",
+            **(recurrent_kwargs or {}),
+        )
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
+        encoder.append(layer)
+    hidden = keras.layers.Dense(hidden_units, "relu", name="hidden") if hidden_units else None
+    if num_classes == 2:
+        head = keras.layers.Dense(1, "sigmoid", name="probabilities")
+    else:
+        head = keras.layers.Dense(num_classes, "softmax", name="probabilities")
+
+    # Functional graph.
+    inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = embedding(inputs)
+    for index, layer in enumerate(encoder):
+        x = layer(x)
+        if dropout and index < num_layers - 1:
+            x = keras.layers.Dropout(dropout, name=f"encoder_{index}_dropout")(x)
+    if hidden is not None:
+        x = hidden(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    return keras.Model(inputs, head(x), name=name)
+
+
+def compile_sentiment_classifier(model, learning_rate=1e-3):
+    """Adam, binary or sparse categorical cross-entropy and accuracy, by the head's width."""
+    binary = model.output_shape[-1] == 1
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+        metrics=["binary_accuracy" if binary else "sparse_categorical_accuracy"],
+    )
+    return model
+
+
+def sentiment_classifier_from_preset(name, embeddings=None, vocab_size=None, **overrides):
+    """`sentiment_classifier` with the arguments of the preset `name` (see presets.py);
+    keyword `overrides` win (e.g. cell="peephole", num_classes=len(vocabulary)); a
+    `recurrent_kwargs` override is merged into the preset's."""
+    from lstm_zoo.models.presets import sentiment_preset
+
+    arguments = sentiment_preset(name)
+    recurrent_kwargs = {**arguments.pop("layer_kwargs"), **overrides.pop("recurrent_kwargs", {})}
+    arguments.update(overrides)
+    return sentiment_classifier(
+        embeddings=embeddings,
+        vocab_size=vocab_size,
+        recurrent_kwargs=recurrent_kwargs,
+        name=name,
+        **arguments,
+    )
