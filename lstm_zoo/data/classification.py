@@ -68,7 +68,7 @@ def classification_dataset(encoded, labels, batch_size=32, shuffle=False, seed=0
     data = tf.data.Dataset.from_tensor_slices((ragged, np.asarray(labels)))
     if shuffle:
         data = data.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
-    data = data.map(lambda ids, label: (ids, label))
+    data = data.map(lambda ids, label: (ids, label))  # ragged rows of rank 1 -> dense rows
     return data.padded_batch(batch_size, padded_shapes=([None], [])).prefetch(tf.data.AUTOTUNE)
 
 

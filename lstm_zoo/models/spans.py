@@ -1,0 +1,70 @@
+"""Span-level precision, recall and F1 for IOB1, BIO (IOB2) and BIOES tags, with the
+semantics of the CoNLL `conlleval` script: a chunk is correct only if its type, start and end
+all match; an I- tag that cannot continue the current chunk starts a new one."""
+
+from __future__ import annotations
+
+
+def _split(tag):
+    if tag in ("O", "", None):
+        return "O", None
+    prefix, _, kind = tag.partition("-")
+    return prefix, kind
+
+
+def _chunk_start(prev_prefix, prev_kind, prefix, kind):
+    if prefix in ("B", "S"):
+        return True
+    return prefix in ("E", "I") and (prev_prefix in ("E", "S", "O") or prev_kind != kind)
+
+
+def _chunk_end(prefix, kind, next_prefix, next_kind):
+    if prefix in ("E", "S"):
+        return True
+    return prefix in ("B", "I") and (next_prefix in ("B", "S", "O") or next_kind != kind)
+
+
+def spans(tags, scheme="bio"):
+    """The set of (type, start, end_inclusive) chunks in a tag sequence.
+
+    Args:
+        tags: sequence of str like "B-PER", "I-PER", "O" (BIO/IOB1) or also "E-", "S-" (BIOES).
+        scheme: "iob1", "bio" or "bioes". In IOB1 a B- only separates two adjacent chunks of
+            one type; conlleval's rules below cover all three.
+    """
+    if scheme not in ("iob1", "bio", "bioes"):
+        raise ValueError(f"scheme must be 'iob1', 'bio' or 'bioes'; got {scheme!r}")
+    found, start = set(), None
+    parsed = [_split(t) for t in tags] + [("O", None)]
+    prev_prefix, prev_kind = "O", None
+    for index, (prefix, kind) in enumerate(parsed[:-1]):
+        if prefix not in ("O", "B", "I", "E", "S"):
+            raise ValueError(f"tag {tags[index]!r} at position {index} is not B-/I-/E-/S-/O")
+        if prefix != "O" and _chunk_start(prev_prefix, prev_kind, prefix, kind):
+            start = index
+        next_prefix, next_kind = parsed[index + 1]
+        if start is not None and prefix != "O" and _chunk_end(prefix, kind, next_prefix, next_kind):
+            found.add((kind, start, index))
+            start = None
+        prev_prefix, prev_kind = prefix, kind
+    return found
+
+
+def span_f1(true_sequences, predicted_sequences, scheme="bio"):
+    """Micro precision, recall and F1 (in [0, 1]) over all sentences' chunks."""
+    if len(true_sequences) != len(predicted_sequences):
+        raise ValueError(
+            f"{len(true_sequences)} true sentences but {len(predicted_sequences)} predicted"
+        )
+    correct = guessed = gold = 0
+    for index, (truth, guess) in enumerate(zip(true_sequences, predicted_sequences)):
+        if len(truth) != len(guess):
+            raise ValueError(f"sentence {index}: {len(truth)} true tags, {len(guess)} predicted")
+        true_spans, guessed_spans = spans(truth, scheme), spans(guess, scheme)
+        correct += len(true_spans & guessed_spans)
+        guessed += len(guessed_spans)
+        gold += len(true_spans)
+    precision = correct / guessed if guessed else 0.0
+    recall = correct / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
