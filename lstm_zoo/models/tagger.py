@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from lstm_zoo.layers.crf import CRF
 from lstm_zoo.layers.registry import recurrent_layer
 
 
@@ -18,6 +19,7 @@ def sequence_tagger(
     num_layers=1,
     dropout=0.0,
     trainable_embeddings=True,
+    crf=False,
     recurrent_kwargs=None,
     name="sequence_tagger",
 ):
@@ -27,12 +29,17 @@ def sequence_tagger(
     Dropout -> Dense(num_tags, softmax). The padding mask reaches the loss and the metrics,
     so padded positions count in neither (compile with `compile_tagger`).
 
+    With `crf=True` the head is Dense(num_tags) emission scores and a linear-chain CRF: the
+    model (a `CRFTagger`) outputs {"emissions", "tags"} (tags: the Viterbi path, 0 at padding)
+    and trains on the CRF's negative log-likelihood over the real tokens.
+
     Args:
         num_tags: int. Number of tags.
         vocab_size / embeddings: a vocabulary size, or a pretrained [vocab, dim] matrix.
         cell: str. A recurrent-layer registry name.
         units: int. Units of each direction.
         dropout: float. Dropout after the embedding and after every recurrent layer.
+        crf: bool. A CRF head instead of per-token softmax.
         recurrent_kwargs: dict. Passed to every recurrent layer.
     """
     if embeddings is None and vocab_size is None:
@@ -67,21 +74,60 @@ def sequence_tagger(
         )
         for index in range(num_layers)
     ]
-    head = keras.layers.Dense(num_tags, "softmax", name="tag_probabilities")
+    if crf:
+        head = keras.layers.Dense(num_tags, name="emissions")
+        crf_layer = CRF(num_tags, name="crf")
+    else:
+        head = keras.layers.Dense(num_tags, "softmax", name="tag_probabilities")
 
     # Functional graph.
     inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(embedding(inputs))
     for index, layer in enumerate(encoder):
         x = keras.layers.Dropout(dropout, name=f"encoder_{index}_dropout")(layer(x))
+    if crf:
+        emissions = head(x)
+        outputs = {"emissions": emissions, "tags": crf_layer(emissions)}
+        return CRFTagger(inputs, outputs, name=name)
     return keras.Model(inputs, head(x), name=name)
 
 
+@keras.saving.register_keras_serializable(package="lstm_zoo")
+class CRFTagger(keras.Model):
+    """A functional tagger whose loss is its CRF layer's negative log-likelihood.
+
+    Inputs are word ids with 0 = padding; the mask is `tokens != 0`. `predict` returns
+    {"emissions", "tags"}; `predict_tags` just the Viterbi tags.
+    """
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        tokens = x[0] if isinstance(x, (list, tuple)) else x
+        mask = keras.ops.not_equal(tokens, 0)
+        log_likelihood = self.get_layer("crf").log_likelihood(y_pred["emissions"], y, mask)
+        loss = -keras.ops.mean(log_likelihood)
+        if self.losses:
+            loss = loss + keras.ops.sum(self.losses)
+        return loss
+
+    def predict_tags(self, tokens, **kwargs):
+        return self.predict(tokens, **kwargs)["tags"]
+
+
 def compile_tagger(model, learning_rate=1e-3):
-    """Adam, token cross-entropy and token accuracy, both over real (unpadded) tokens."""
+    """Adam, token cross-entropy and token accuracy, both over real (unpadded) tokens; for a
+    `CRFTagger`, Adam on the CRF loss (measure accuracy on `predict_tags`)."""
+    if isinstance(model, CRFTagger):
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        return model
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
         weighted_metrics=["sparse_categorical_accuracy"],
     )
     return model
+
+
+def token_accuracy(true_tags, predicted_tags, tokens):
+    """Share of real tokens (tokens != 0) whose predicted tag is right."""
+    mask = np.asarray(tokens) != 0
+    return float((np.asarray(true_tags) == np.asarray(predicted_tags))[mask].mean())

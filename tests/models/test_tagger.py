@@ -70,3 +70,27 @@ def test_span_f1_counts_exact_matches_only():
         span_f1(truth, [["O", "O", "O"]])
     with pytest.raises(ValueError, match="not B-/I-/E-/S-/O"):
         spans(["X-PER"])
+
+
+def test_crf_tagger_learns_transitions_and_saves_with_safe_mode(tmp_path):
+    """Tags alternate 1, 2, 1, 2 ... whatever the words: the CRF's transitions must learn it."""
+    from lstm_zoo.models.tagger import token_accuracy
+
+    keras.utils.set_random_seed(2)
+    rng = np.random.RandomState(2)
+    sentences = [rng.randint(2, 6, size=rng.randint(2, 9)).tolist() for _ in range(64)]
+    tags = [[1 + (i % 2) for i in range(len(s))] for s in sentences]
+    x, y = pad(sentences), pad(tags)
+    model = compile_tagger(
+        sequence_tagger(3, vocab_size=6, embedding_dim=4, units=4, crf=True, cell="zoo_lstm"),
+        0.05,
+    )
+    history = model.fit(x, y, epochs=10, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < 0.3 * history.history["loss"][0]
+    predicted = model.predict_tags(x, verbose=0)
+    assert token_accuracy(y, predicted, x) > 0.97
+    assert (predicted[x == 0] == 0).all()
+    path = tmp_path / "crf.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict_tags(x, verbose=0), predicted)
