@@ -13,7 +13,9 @@ def dataset_path(*parts):
     roots = []
     if os.environ.get("LSTM_ZOO_DATA"):
         roots.append(Path(os.environ["LSTM_ZOO_DATA"]))
-    roots.append(Path(__file__).resolve().parents[3] / "shared" / "data")
+    default = Path(__file__).resolve().parents[3] / "shared" / "data"
+    if default not in roots:
+        roots.append(default)
     for root in roots:
         candidate = root.joinpath(*parts)
         if candidate.exists():

@@ -3,7 +3,43 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
+
+
+def token_embedding(vocab_size=None, embeddings=None, embedding_dim=100, trainable=True):
+    """The masked (`mask_zero=True`) token embedding of the factories, named "token_embedding".
+
+    Args:
+        vocab_size: int. Rows to train from scratch (when `embeddings` is None).
+        embeddings: float [vocab, dim] or None. Pretrained vectors (row 0 = padding).
+        embedding_dim: int. Width when trained from scratch.
+        trainable: bool. Fine-tune pretrained vectors (from scratch they always train).
+
+    Raises:
+        ValueError: neither given, a matrix that is not 2-D, or a size that disagrees.
+    """
+    if embeddings is None and vocab_size is None:
+        raise ValueError("pass `embeddings` (a pretrained matrix) or `vocab_size`")
+    initializer = "uniform"
+    if embeddings is not None:
+        embeddings = np.asarray(embeddings, dtype="float32")
+        if embeddings.ndim != 2:
+            raise ValueError(f"embeddings must be [vocab, dim]; got shape {embeddings.shape}")
+        if vocab_size is not None and vocab_size != embeddings.shape[0]:
+            raise ValueError(
+                f"vocab_size={vocab_size} but the embedding matrix has {embeddings.shape[0]} rows"
+            )
+        vocab_size, embedding_dim = embeddings.shape
+        initializer = keras.initializers.Constant(embeddings)
+    return keras.layers.Embedding(
+        vocab_size,
+        embedding_dim,
+        mask_zero=True,
+        trainable=trainable or embeddings is None,
+        embeddings_initializer=initializer,
+        name="token_embedding",
+    )
 
 
 @keras.saving.register_keras_serializable(package="lstm_zoo")

@@ -19,6 +19,8 @@ flows straight to the previous state. Each time loop can be compiled as one XLA 
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 
@@ -46,7 +48,7 @@ class FusedScan:
             self._forward_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
         )
         self._forward_inference = tf.function(
-            self._forward_loop_no_save,
+            functools.partial(self._forward_loop, for_backward=False),
             jit_compile=jit_compile,
             autograph=False,
             reduce_retracing=True,
@@ -89,17 +91,15 @@ class FusedScan:
             rec_bias = args[-1] if has_bias else None
             # The loops are differentiated by hand: hide their inputs from any active tape.
             inputs = tf.nest.map_structure(_stop_gradient, (xz, kernel, rec_bias, states0, weights))
-            if training:
-                seqs, saved = self._forward(*inputs, mask, dropout_mask)
-                h_seq, finals = seqs[0], [s[-1] for s in seqs]
-            else:
-                h_seq, finals = self._forward_inference(*inputs, mask, dropout_mask)
+            forward = self._forward if training else self._forward_inference
+            seqs, saved, finals = forward(*inputs, mask, dropout_mask)
+            h_seq = seqs[0]
 
             def grad(d_h_seq, *d_finals):
                 if training:
                     seqs_, saved_ = seqs, saved
-                else:
-                    seqs_, saved_ = self._forward(*inputs, mask, dropout_mask)
+                else:  # recompute the loop that stores what the backward needs
+                    seqs_, saved_, _ = self._forward(*inputs, mask, dropout_mask)
                 return self._gradients(
                     d_h_seq,
                     d_finals,
@@ -161,14 +161,21 @@ class FusedScan:
         hz = tf.matmul(h_in, kernel)
         return hz + rec_bias if rec_bias is not None else hz
 
-    def _forward_loop(self, xz, kernel, rec_bias, states0, weights, mask, dropout_mask):
+    def _forward_loop(
+        self, xz, kernel, rec_bias, states0, weights, mask, dropout_mask, for_backward=True
+    ):
+        """Run the steps. Returns (stored state sequences, saved sequences, final states):
+        for the backward every state and what `step` saves; otherwise h alone (faster)."""
         cell = self.cell
         steps = tf.shape(xz)[0]
-        state_tas = [tf.TensorArray(s.dtype, size=steps) for s in states0]
-        probe = cell.step(
-            xz[0], self._step_input(states0[0], kernel, rec_bias, None), states0, weights
-        )
-        saved_tas = [tf.TensorArray(s.dtype, size=steps) for s in probe[2]]
+        stored = states0 if for_backward else states0[:1]
+        state_tas = [tf.TensorArray(s.dtype, size=steps) for s in stored]
+        saved_tas = []
+        if for_backward:  # one probe step (pruned from the graph) gives the saved dtypes
+            probe = cell.step(
+                xz[0], self._step_input(states0[0], kernel, rec_bias, None), states0, weights
+            )
+            saved_tas = [tf.TensorArray(s.dtype, size=steps) for s in probe[2]]
 
         def body(t, states, state_tas, saved_tas):
             hz = self._step_input(states[0], kernel, rec_bias, dropout_mask)
@@ -179,35 +186,14 @@ class FusedScan:
             saved_tas = [ta.write(t, s) for ta, s in zip(saved_tas, saved)]
             return t + 1, new_states, state_tas, saved_tas
 
-        _, _, state_tas, saved_tas = tf.while_loop(
+        _, finals, state_tas, saved_tas = tf.while_loop(
             lambda t, *_: t < steps,
             body,
             (tf.constant(0), states0, state_tas, saved_tas),
             parallel_iterations=1,
             maximum_iterations=steps,
         )
-        return [ta.stack() for ta in state_tas], [ta.stack() for ta in saved_tas]
-
-    def _forward_loop_no_save(self, xz, kernel, rec_bias, states0, weights, mask, dropout_mask):
-        """The forward loop storing only h_t: for calls that will not be differentiated."""
-        cell = self.cell
-        steps = tf.shape(xz)[0]
-
-        def body(t, states, h_ta):
-            hz = self._step_input(states[0], kernel, rec_bias, dropout_mask)
-            _, new_states, _ = cell.step(xz[t], hz, states, weights)
-            if mask is not None:
-                new_states = [tf.where(mask[t], n, s) for n, s in zip(new_states, states)]
-            return t + 1, new_states, h_ta.write(t, new_states[0])
-
-        _, finals, h_ta = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), states0, tf.TensorArray(xz.dtype, size=steps)),
-            parallel_iterations=1,
-            maximum_iterations=steps,
-        )
-        return h_ta.stack(), finals
+        return [ta.stack() for ta in state_tas], [ta.stack() for ta in saved_tas], finals
 
     def _backward_loop(
         self, d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, mask, dropout_mask

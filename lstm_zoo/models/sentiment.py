@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import keras
-import numpy as np
 
+from lstm_zoo.layers.embedding import token_embedding
 from lstm_zoo.layers.registry import recurrent_layer
 
 
@@ -43,31 +43,11 @@ def sentiment_classifier(
         recurrent_kwargs: dict. Passed to every recurrent layer (e.g. its own `dropout` and
             `recurrent_dropout`).
     """
-    if embeddings is None and vocab_size is None:
-        raise ValueError("pass `embeddings` (a pretrained matrix) or `vocab_size`")
-    if embeddings is not None:
-        embeddings = np.asarray(embeddings, dtype="float32")
-        if embeddings.ndim != 2:
-            raise ValueError(f"embeddings must be [vocab, dim]; got shape {embeddings.shape}")
-        if vocab_size is not None and vocab_size != embeddings.shape[0]:
-            raise ValueError(
-                f"vocab_size={vocab_size} but the embedding matrix has {embeddings.shape[0]} rows"
-            )
-        vocab_size, embedding_dim = embeddings.shape
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2; got {num_classes}")
 
     # Layers.
-    embedding = keras.layers.Embedding(
-        vocab_size,
-        embedding_dim,
-        mask_zero=True,
-        trainable=trainable_embeddings or embeddings is None,
-        embeddings_initializer=(
-            keras.initializers.Constant(embeddings) if embeddings is not None else "uniform"
-        ),
-        name="token_embedding",
-    )
+    embedding = token_embedding(vocab_size, embeddings, embedding_dim, trainable_embeddings)
     encoder = []
     for index in range(num_layers):
         last = index == num_layers - 1

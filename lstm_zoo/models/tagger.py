@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from lstm_zoo.layers.crf import CRF
+from lstm_zoo.layers.embedding import token_embedding
 from lstm_zoo.layers.registry import recurrent_layer
 
 
@@ -42,25 +43,11 @@ def sequence_tagger(
         crf: bool. A CRF head instead of per-token softmax.
         recurrent_kwargs: dict. Passed to every recurrent layer.
     """
-    if embeddings is None and vocab_size is None:
-        raise ValueError("pass `embeddings` (a pretrained matrix) or `vocab_size`")
     if num_tags < 2:
         raise ValueError(f"num_tags must be at least 2; got {num_tags}")
-    if embeddings is not None:
-        embeddings = np.asarray(embeddings, dtype="float32")
-        vocab_size, embedding_dim = embeddings.shape
 
     # Layers.
-    embedding = keras.layers.Embedding(
-        vocab_size,
-        embedding_dim,
-        mask_zero=True,
-        trainable=trainable_embeddings or embeddings is None,
-        embeddings_initializer=(
-            keras.initializers.Constant(embeddings) if embeddings is not None else "uniform"
-        ),
-        name="token_embedding",
-    )
+    embedding = token_embedding(vocab_size, embeddings, embedding_dim, trainable_embeddings)
     encoder = [
         keras.layers.Bidirectional(
             recurrent_layer(
