@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
+import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -35,6 +40,57 @@ def read_label_text_lines(path, labels=("0", "1")):
         targets.append(label_index[label])
     if not texts:
         raise ValueError(f"{path}: the file holds no examples")
+    return texts, np.array(targets, dtype=np.int32)
+
+
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def read_text_label_csv(
+    path, text_column="review", label_column="label", labels=("neg", "pos"), clean_html=True
+):
+    """Read a CSV with a header (IMDB here: `id,label,rating,review`), plain or `.gz`.
+
+    Args:
+        text_column, label_column: header names of the text and the label.
+        labels: the label values in class order (label id = position).
+        clean_html: replace `<br />` line breaks with spaces.
+
+    Returns:
+        (texts, label ids).
+
+    Raises:
+        ValueError: a missing column, an unknown label, an empty text or no rows (file and
+            line).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    label_index = {label: i for i, label in enumerate(labels)}
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    with raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        for column in (text_column, label_column):
+            if column not in (reader.fieldnames or []):
+                raise ValueError(f"{path}: no column {column!r}; columns: {reader.fieldnames}")
+        texts, targets = [], []
+        try:
+            for row in reader:
+                label, text = row[label_column], row[text_column]
+                if label not in label_index:
+                    raise ValueError(
+                        f"{path}:{reader.line_num}: unknown label {label!r}; expected {labels}"
+                    )
+                if not text or not text.strip():
+                    raise ValueError(f"{path}:{reader.line_num}: empty {text_column!r}")
+                texts.append(_HTML_BREAK.sub(" ", text) if clean_html else text)
+                targets.append(label_index[label])
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{path}:{reader.line_num + 1}: not valid UTF-8 ({error.reason})"
+            ) from None
+    if not texts:
+        raise ValueError(f"{path}: the file holds no rows")
     return texts, np.array(targets, dtype=np.int32)
 
 

@@ -49,3 +49,44 @@ def test_real_sst2_files_read_fully():
         len(read_label_text_lines(folder / f"stsa.binary.{s}")[0]) for s in ("train", "dev", "test")
     ]
     assert sizes == [6920, 872, 1821]
+
+
+def test_text_label_csv_cleans_html_breaks_and_names_bad_lines(tmp_path):
+    import gzip
+
+    from lstm_zoo.data.classification import read_text_label_csv
+
+    text = 'id,label,rating,review\n0,pos,9,"Great.<br /><br />Loved ""it"""\n1,neg,2,Bad\n'
+    path = tmp_path / "imdb.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    texts, labels = read_text_label_csv(path)
+    assert texts == ['Great.  Loved "it"', "Bad"] and labels.tolist() == [1, 0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label,review\n0,pos,fine\n1,meh,what\n")
+    with pytest.raises(ValueError, match=r"bad.csv:3: unknown label 'meh'"):
+        read_text_label_csv(bad)
+    with pytest.raises(ValueError, match="no column 'text'"):
+        read_text_label_csv(bad, text_column="text")
+
+
+def test_tfds_offline_error_says_how_to_pass_local_files(tmp_path):
+    from lstm_zoo.data.tfds import load_tfds
+
+    with pytest.raises(ValueError, match=r"could not load 'imdb_reviews'.*read_text_label_csv"):
+        load_tfds("imdb_reviews", data_dir=str(tmp_path), download=False)
+    with pytest.raises(ValueError, match="unsupported dataset"):
+        load_tfds("mnist")
+
+
+@pytest.mark.data
+def test_real_imdb_files_read_fully():
+    from lstm_zoo.data.classification import read_text_label_csv
+
+    try:
+        folder = dataset_path("imdb")
+    except FileNotFoundError as error:
+        pytest.skip(f"IMDB data absent: {error}")
+    for split in ("train", "test"):
+        texts, labels = read_text_label_csv(folder / f"imdb_{split}.csv.gz")
+        assert len(texts) == 25_000 and labels.sum() == 12_500
+        assert not any("<br" in t for t in texts[:2000])
