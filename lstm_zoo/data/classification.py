@@ -130,3 +130,25 @@ def classification_dataset(encoded, labels, batch_size=32, shuffle=False, seed=0
 
 def _tokens(text, lowercase):
     return (text.lower() if lowercase else text).split()
+
+
+def text_vectorizer(texts, max_tokens=None, standardize="lower_and_strip_punctuation"):
+    """A `keras.layers.TextVectorization` adapted to `texts`: raw strings -> ids with the same
+    convention as `build_vocabulary` (0 = padding, 1 = out-of-vocabulary), so it can sit in
+    front of any factory model (and inside an exported graph)."""
+    import keras
+
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=max_tokens, standardize=standardize, output_mode="int"
+    )
+    vectorizer.adapt(tf.constant(list(texts)))
+    return vectorizer
+
+
+def raw_text_dataset(texts, labels, vectorizer, batch_size=32, shuffle=False, seed=0):
+    """(ids, labels) batches from raw strings through `vectorizer` (padded per batch)."""
+    data = tf.data.Dataset.from_tensor_slices((list(texts), np.asarray(labels)))
+    if shuffle:
+        data = data.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size).map(lambda text, label: (vectorizer(text), label))
+    return data.prefetch(tf.data.AUTOTUNE)

@@ -90,3 +90,17 @@ def test_real_imdb_files_read_fully():
         texts, labels = read_text_label_csv(folder / f"imdb_{split}.csv.gz")
         assert len(texts) == 25_000 and labels.sum() == 12_500
         assert not any("<br" in t for t in texts[:2000])
+
+
+def test_raw_strings_through_text_vectorization_keep_padding_and_oov_ids():
+    from lstm_zoo.data.classification import raw_text_dataset, text_vectorizer
+
+    vectorizer = text_vectorizer(["A good film!", "a bad film"])
+    vocabulary = vectorizer.get_vocabulary()
+    assert vocabulary[:2] == ["", "[UNK]"]
+    (ids, labels), *_ = list(
+        raw_text_dataset(["good film", "a great film here"], [1, 0], vectorizer)
+    )
+    assert ids.shape == (2, 4)
+    assert ids.numpy()[0, 2:].tolist() == [0, 0]
+    assert ids.numpy()[1, 1] == 1  # "great" is unknown
