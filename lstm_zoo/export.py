@@ -1,0 +1,257 @@
+"""SavedModel export whose serving signatures take raw strings.
+
+The vocabulary and the text-to-ids step live inside the graph (a `tf.lookup.StaticHashTable`
+over whitespace tokens, or a `keras.layers.TextVectorization`), so a process with only
+TensorFlow installed serves the model:
+
+>>> loaded = tf.saved_model.load(path)                       # no lstm_zoo import needed
+>>> loaded.signatures["classify"](texts=tf.constant(["a fine film"]))
+{"probabilities": [[0.1, 0.9]], "label_ids": [1], "labels": [b"positive"]}
+
+Signatures by task:
+- `classify`: texts [batch] -> probabilities [batch, classes], label_ids [batch], labels
+  [batch] (the class names).
+- `tag`: texts [batch] (whitespace-tokenized sentences) -> tags [batch, longest] (strings, ""
+  after each sentence's end), lengths [batch]. `tag_tokens`: tokens [batch, longest] strings
+  padded with "" -> the same.
+- `generate` (and `generate_<sampler>` for every sampler given): prompts [batch],
+  max_length (scalar) and seed [2] -> token_ids, lengths, texts (prompt + continuation) and
+  continuations.
+
+Tokenization in the graph is whitespace splitting (`tf.strings.split`) with optional UTF-8
+lowercasing, the same as `lstm_zoo.data.classification.encode_texts` and
+`lstm_zoo.data.tagging.encode_tagged` do in Python. An empty text is an error
+(`InvalidArgumentError` naming the signature), never an all-padding input.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+TASKS = ("classify", "tag", "generate")
+
+
+class StringIds(tf.Module):
+    """Strings -> ids with the vocabulary in the graph.
+
+    Args:
+        vocabulary: list of str. Index 0 = padding. Unknown tokens map to `unknown` when it is
+            in the vocabulary (`"<oov>"` of the classification/tagging vocabularies, `"<unk>"`
+            of language-model vocabularies); without one they are an error.
+        lowercase: bool. Lowercase (UTF-8) before the lookup.
+        level: "word" (whitespace tokens) or "char" (Unicode characters, for character LMs).
+    """
+
+    def __init__(self, vocabulary, lowercase=False, level="word", unknown=("<oov>", "<unk>")):
+        super().__init__()
+        vocabulary = [str(token) for token in vocabulary]
+        if len(vocabulary) < 2:
+            raise ValueError(
+                f"the vocabulary needs padding and at least one token; got {vocabulary}"
+            )
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError("the vocabulary has duplicate tokens")
+        if level not in ("word", "char"):
+            raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
+        self.vocabulary = vocabulary
+        self.lowercase = bool(lowercase)
+        self.level = level
+        unknown_ids = [vocabulary.index(u) for u in unknown if u in vocabulary]
+        self.unknown_id = unknown_ids[0] if unknown_ids else -1
+        keys = tf.constant(vocabulary[1:])
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, tf.range(1, len(vocabulary), dtype=tf.int64)),
+            default_value=self.unknown_id,
+        )
+        self.tokens = tf.constant(vocabulary)
+
+    def split(self, texts):
+        """[batch] strings -> ragged [batch, (tokens)] strings."""
+        if self.lowercase:
+            texts = tf.strings.lower(texts, encoding="utf-8")
+        if self.level == "char":
+            return tf.strings.unicode_split(texts, "UTF-8")
+        return tf.strings.split(texts)
+
+    def lookup(self, tokens, where):
+        """Ragged or dense string tokens -> int32 ids; an unknown token without an unknown id
+        in the vocabulary fails with a message naming `where`."""
+        ids = tf.cast(self.table.lookup(tokens), tf.int32)
+        flat = ids.flat_values if isinstance(ids, tf.RaggedTensor) else ids
+        check = tf.debugging.assert_non_negative(
+            flat, message=f"{where}: a token is not in the vocabulary (which has no unknown token)"
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(ids) if not isinstance(ids, tf.RaggedTensor) else ids
+
+    def encode(self, texts, where):
+        """[batch] strings -> (ids [batch, longest] padded with 0, lengths [batch])."""
+        tokens = self.split(texts)
+        lengths = tf.cast(tokens.row_lengths(), tf.int32)
+        check = tf.debugging.assert_positive(
+            lengths, message=f"{where}: an input text has no tokens"
+        )
+        with tf.control_dependencies([check]):
+            ids = self.lookup(tokens, where).to_tensor(0)
+        return ids, lengths
+
+    def decode(self, ids, lengths):
+        """ids [batch, time] and lengths -> ragged string tokens (padding dropped)."""
+        mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
+        return tf.ragged.boolean_mask(tf.gather(self.tokens, ids), mask)
+
+    def join(self, tokens):
+        """Ragged tokens -> [batch] strings (space-joined words, concatenated characters)."""
+        return tf.strings.reduce_join(
+            tokens, axis=-1, separator="" if self.level == "char" else " "
+        )
+
+
+def export_saved_model(
+    model,
+    path,
+    task,
+    vocabulary,
+    *,
+    labels=None,
+    lowercase=False,
+    level="word",
+    samplers=("greedy",),
+    num_beams=4,
+    end_token=None,
+    default_max_length=50,
+):
+    """Write a TensorFlow SavedModel whose signatures take raw strings.
+
+    Args:
+        model: a model of `language_model`, `sentiment_classifier` or `sequence_tagger`.
+        path: str. Output directory.
+        task: "classify", "tag" or "generate".
+        vocabulary: list of str (id order, 0 = padding), a `lstm_zoo.data.Vocabulary`, or (for
+            classify) a `keras.layers.TextVectorization` adapted with the model's vocabulary.
+        labels: list of str. Class names (classify, default "0", "1", ...) or tag names (tag,
+            required), in id order.
+        lowercase: bool. Lowercase texts before the lookup (as the vocabulary was built).
+        level: "word" or "char" (generate: a character-level language model).
+        samplers: names of `lstm_zoo.generation` samplers to serve (generate). The first is
+            served as `generate`, each also as `generate_<name>`.
+        num_beams: int. Beam width of the "beam" sampler (fixed at export).
+        end_token: str or None. Generation stops per sequence after this token.
+        default_max_length: int. Unused by the signatures (max_length is an input); kept for
+            the `serving_default` alias of `generate`.
+
+    Returns:
+        The `tf.Module` that was saved (its functions work in this process too).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}; got {task!r}")
+    module = tf.Module()
+    module.model = model
+    if isinstance(vocabulary, keras.layers.TextVectorization):
+        if task != "classify":
+            raise ValueError("a TextVectorization vocabulary is supported for task='classify'")
+        module.vectorizer = vocabulary
+        encoder = None
+    else:
+        tokens = getattr(vocabulary, "tokens", vocabulary)
+        encoder = StringIds(tokens, lowercase=lowercase, level=level)
+        module.encoder = encoder
+
+    if task == "classify":
+        signatures = _classify_signatures(module, model, encoder, labels)
+    elif task == "tag":
+        signatures = _tag_signatures(module, model, encoder, labels)
+    else:
+        signatures = _generate_signatures(
+            module, model, encoder, samplers, num_beams, end_token, default_max_length
+        )
+    for name, function in signatures.items():
+        setattr(module, name, function)
+    tf.saved_model.save(module, str(path), signatures=signatures)
+    return module
+
+
+def _classify_signatures(module, model, encoder, labels):
+    outputs = model.output_shape[-1]
+    classes = 2 if outputs == 1 else outputs
+    labels = [str(i) for i in range(classes)] if labels is None else [str(x) for x in labels]
+    if len(labels) != classes:
+        raise ValueError(f"the model has {classes} classes; got {len(labels)} labels {labels}")
+    names = tf.constant(labels)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def classify(texts):
+        if encoder is None:
+            ids = tf.cast(module.vectorizer(texts), tf.int32)
+            check = tf.debugging.assert_positive(
+                tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1),
+                message="classify: an input text has no tokens",
+            )
+            with tf.control_dependencies([check]):
+                ids = tf.identity(ids)
+        else:
+            ids, _ = encoder.encode(texts, "classify")
+        probabilities = model(ids, training=False)
+        if outputs == 1:
+            probabilities = tf.concat([1.0 - probabilities, probabilities], axis=-1)
+        label_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {
+            "probabilities": probabilities,
+            "label_ids": label_ids,
+            "labels": tf.gather(names, label_ids),
+        }
+
+    return {"classify": classify, "serving_default": classify}
+
+
+def _tag_signatures(module, model, encoder, labels):
+    if labels is None:
+        raise ValueError("task='tag' needs labels: the tag names in id order")
+    names = tf.constant([str(x) for x in labels])
+    crf = isinstance(model.output, dict) or isinstance(model.outputs, dict)
+
+    def tags_for(ids, lengths):
+        output = model(ids, training=False)
+        tag_ids = output["tags"] if crf else tf.argmax(output, axis=-1, output_type=tf.int32)
+        tag_ids = tf.cast(tag_ids, tf.int32)
+        mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
+        tags = tf.where(mask, tf.gather(names, tag_ids), tf.constant(""))
+        return {"tags": tags, "tag_ids": tf.where(mask, tag_ids, -1), "lengths": lengths}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def tag(texts):
+        ids, lengths = encoder.encode(texts, "tag")
+        return tags_for(ids, lengths)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
+    def tag_tokens(tokens):
+        real = tokens != ""
+        lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+        # Padding must only follow the tokens: "" inside a sentence would shift its tags.
+        contiguous = tf.reduce_all(real == tf.sequence_mask(lengths, tf.shape(tokens)[1]))
+        checks = [
+            tf.debugging.assert_equal(
+                contiguous, True, message="tag_tokens: empty-string padding inside a sentence"
+            ),
+            tf.debugging.assert_positive(lengths, message="tag_tokens: a sentence has no tokens"),
+        ]
+        with tf.control_dependencies(checks):
+            if encoder.lowercase:
+                tokens = tf.strings.lower(tokens, encoding="utf-8")
+            ids = tf.where(real, encoder.lookup(tokens, "tag_tokens"), 0)
+        return tags_for(ids, lengths)
+
+    return {"tag": tag, "tag_tokens": tag_tokens, "serving_default": tag}
+
+
+def _generate_signatures(module, model, encoder, samplers, num_beams, end_token, max_length):
+    raise NotImplementedError("generation export arrives with lstm_zoo.generation")
+
+
+def class_probabilities(model, ids):
+    """The model's class probabilities as [batch, classes] numpy (a sigmoid head's p -> [1-p,
+    p]); the Python-side twin of the `classify` signature, for comparisons."""
+    p = keras.ops.convert_to_numpy(model(ids, training=False))
+    return np.concatenate([1.0 - p, p], axis=-1) if p.shape[-1] == 1 else p
