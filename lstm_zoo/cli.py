@@ -1,4 +1,9 @@
-"""The `lstm-zoo` command line."""
+"""The `lstm-zoo` command line: train, evaluate, generate, export, bench, cells, inspect, demo.
+
+Each command's work lives in a library module (tasks, runs, generation, export, bench, plots,
+demo); this file only parses arguments. Bad arguments and missing files print one line
+`lstm-zoo COMMAND: error: ...` and exit with status 2, without a traceback.
+"""
 
 from __future__ import annotations
 
@@ -21,28 +26,262 @@ def _cells(args):
     return 0
 
 
-def _demo(args):
-    from lstm_zoo.demo import format_results, read_corpus, run_demo
+def _train(args):
+    from lstm_zoo.tasks import train
 
-    text = read_corpus(args.data) if args.data else None
-    layers = args.layers.split(",") if args.layers else None
-    results = run_demo(text=text, layers=layers, train_steps=args.steps)
-    print()
-    print(format_results(results))
+    _check_files(args.train, args.valid, args.test, args.embeddings)
+    run, _, _ = train(
+        args.task,
+        train_path=args.train,
+        valid_path=args.valid,
+        test_path=args.test,
+        tfds_name=args.tfds,
+        data_dir=args.data_dir,
+        output=args.output,
+        cell=args.cell,
+        preset=args.preset,
+        epochs=args.epochs,
+        units=args.units,
+        num_layers=args.layers,
+        batch_size=args.batch_size,
+        num_steps=args.num_steps,
+        max_vocabulary=args.max_vocabulary,
+        level=args.level,
+        lowercase=args.lowercase,
+        embeddings_path=args.embeddings,
+        bidirectional=args.bidirectional,
+        crf=args.crf,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in run.metrics.items())
+    print(f"wrote {args.output} (model.keras, checkpoints/, logs/, training_curves.png)")
+    print(f"final: {metrics}")
     return 0
+
+
+def _evaluate(args):
+    from lstm_zoo.tasks import evaluate
+
+    _check_files(args.data)
+    evaluate(args.run, args.data)
+    return 0
+
+
+def _sampler_kwargs(args):
+    kwargs = {"temperature": args.temperature}
+    if args.sampler == "top_k":
+        kwargs["k"] = args.k
+    elif args.sampler == "top_p":
+        kwargs["p"] = args.p
+    elif args.sampler == "beam":
+        kwargs = {"num_beams": args.num_beams}
+    return kwargs
+
+
+def _generate(args):
+    from lstm_zoo.generation import generate_text
+    from lstm_zoo.runs import load_run
+
+    run, model = load_run(args.run)
+    if run.task != "lm":
+        raise ValueError(f"{args.run}: a {run.task} run; generate needs a language model run")
+    prompts = args.prompt or [""]
+    texts = generate_text(
+        model,
+        run.vocabulary,
+        prompts,
+        max_length=args.max_length,
+        sampler=args.sampler,
+        end_token=run.end_token,
+        seed=args.seed,
+        level=run.level,
+        **_sampler_kwargs(args),
+    )
+    for text in texts:
+        print(text)
+    return 0
+
+
+def _export(args):
+    from lstm_zoo.export import export_saved_model
+    from lstm_zoo.runs import load_run
+
+    run, model = load_run(args.run)
+    task = {"lm": "generate", "sentiment": "classify", "tagger": "tag"}[run.task]
+    export_saved_model(
+        model,
+        args.output,
+        task,
+        run.vocabulary,
+        labels=run.labels or None,
+        lowercase=run.lowercase,
+        level=run.level,
+        samplers=tuple(args.samplers.split(",")),
+        num_beams=args.num_beams,
+        end_token=run.end_token,
+    )
+    print(f"wrote the SavedModel {args.output} (signatures: tf.saved_model.load(path).signatures)")
+    return 0
+
+
+def _bench(args):
+    from lstm_zoo.bench import Shape, machine_description, markdown_table, throughput
+    from lstm_zoo.layers.registry import available_recurrent_layers
+
+    names = args.layers.split(",") if args.layers else available_recurrent_layers()
+    shape = Shape(args.batch, args.steps, args.inputs, args.units)
+    rows = throughput(names, shape, (False, True) if args.jit else (False,), 3, args.timed, 1)
+    machine = machine_description()
+    print()
+    print(markdown_table(rows))
+    print(f"\n{machine['processor']}, {machine['cpus']} cpus, TensorFlow {machine['tensorflow']}")
+    return 0
+
+
+def _inspect(args):
+    from lstm_zoo.inspect import write_gate_heatmaps
+    from lstm_zoo.runs import load_run
+
+    run, model = load_run(args.run)
+    from lstm_zoo.export import StringIds  # the same tokenization as the served model
+
+    encoder = StringIds(run.vocabulary, lowercase=run.lowercase, level=run.level)
+    tokens = encoder.split([args.text])[0].numpy()
+    if len(tokens) == 0:
+        raise ValueError("--text has no tokens")
+    ids = encoder.lookup(tokens, "inspect").numpy()
+    labels = [t.decode("utf-8") for t in tokens]
+    layer = args.layer or _first_recurrent_layer(model)
+    write_gate_heatmaps(model, layer, ids, labels, args.output)
+    print(f"wrote {args.output} (gates of {layer} over {len(labels)} tokens)")
+    return 0
+
+
+def _first_recurrent_layer(model):
+    import keras
+
+    for layer in model.layers:
+        inner = getattr(layer, "forward_layer", layer)
+        if isinstance(inner, keras.layers.RNN):
+            return layer.name
+    raise ValueError(f"model {model.name!r} has no recurrent layer")
+
+
+def _demo(args):
+    from lstm_zoo.demo import main_demo
+
+    return main_demo(data=args.data, output=args.output, epochs=args.epochs, seed=args.seed)
+
+
+def _check_files(*paths):
+    for path in paths:
+        if path and not os.path.exists(path):
+            raise ValueError(f"{path}: no such file")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="lstm-zoo", description="LSTM-family models for Keras.")
     commands = parser.add_subparsers(dest="command", required=True)
+
     cells = commands.add_parser("cells", help="list the registered recurrent layers")
     cells.set_defaults(run=_cells)
+
+    train = commands.add_parser(
+        "train",
+        help="train a language model, sentiment classifier or tagger",
+        description="Writes OUTPUT/model.keras, vocabulary.json, run.json, checkpoints/, logs/ "
+        "(TensorBoard), history.csv and training_curves.png.",
+    )
+    train.add_argument("--task", required=True, choices=("lm", "sentiment", "tagger"))
+    data = train.add_argument_group("data (local files, or --tfds for sentiment)")
+    data.add_argument(
+        "--train",
+        help="lm: text, one sentence a line (PTB); sentiment: 'LABEL text' "
+        "lines (SST) or a CSV with review,label (IMDB); tagger: .conllu or CoNLL-2003 columns",
+    )
+    data.add_argument("--valid", help="validation file, same format")
+    data.add_argument("--test", help="test file, same format (evaluated once at the end)")
+    data.add_argument("--tfds", help="a tensorflow-datasets name (imdb_reviews, glue/sst2)")
+    data.add_argument("--data-dir", help="tfds data_dir holding the prepared dataset")
+    model = train.add_argument_group("model")
+    model.add_argument("--cell", default="lstm", help="a registry name (lstm-zoo cells)")
+    model.add_argument(
+        "--preset",
+        help="lm: ptb-small|ptb-medium|ptb-large (default "
+        "ptb-small); sentiment: seed-keras-next-word|seed-torch-lstmnet",
+    )
+    model.add_argument("--units", type=int)
+    model.add_argument("--layers", type=int, help="number of recurrent layers")
+    model.add_argument("--bidirectional", action="store_true", help="sentiment: BiRNN")
+    model.add_argument("--crf", action="store_true", help="tagger: CRF head")
+    model.add_argument("--embeddings", help="GloVe/word2vec/fastText vectors (sentiment, tagger)")
+    model.add_argument("--level", default="word", choices=("word", "char"), help="lm tokens")
+    model.add_argument("--lowercase", action="store_true", help="lowercase words (not lm)")
+    model.add_argument("--max-vocabulary", type=int, help="keep the most frequent words")
+    fit = train.add_argument_group("training")
+    fit.add_argument("--epochs", type=int, help="default: the preset's (lm) or 3")
+    fit.add_argument("--batch-size", type=int)
+    fit.add_argument("--num-steps", type=int, help="lm: truncated-BPTT window")
+    fit.add_argument("--learning-rate", type=float)
+    fit.add_argument("--seed", type=int, default=0)
+    train.add_argument("--output", default="runs/latest", help="run directory to write")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on a data file")
+    evaluate.add_argument("run", help="a run directory written by lstm-zoo train")
+    evaluate.add_argument("data", help="a data file in the run's training format")
+    evaluate.set_defaults(run=_evaluate)
+
+    generate = commands.add_parser("generate", help="generate text with a language-model run")
+    generate.add_argument("run", help="a run directory of a language model")
+    generate.add_argument("--prompt", action="append", help="a prompt (repeat for a batch)")
+    generate.add_argument("--max-length", type=int, default=30, help="tokens, prompt included")
+    generate.add_argument(
+        "--sampler", default="greedy", choices=("greedy", "top_k", "top_p", "random", "beam")
+    )
+    generate.add_argument("--k", type=int, default=10, help="top_k")
+    generate.add_argument("--p", type=float, default=0.9, help="top_p")
+    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--num-beams", type=int, default=5, help="beam")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.set_defaults(run=_generate)
+
+    export = commands.add_parser("export", help="write a SavedModel serving raw strings")
+    export.add_argument("run", help="a run directory written by lstm-zoo train")
+    export.add_argument("output", help="the SavedModel directory to write")
+    export.add_argument(
+        "--samplers", default="greedy,top_k,beam", help="lm: samplers to serve (first = default)"
+    )
+    export.add_argument("--num-beams", type=int, default=4, help="lm: beam width")
+    export.set_defaults(run=_export)
+
+    bench = commands.add_parser("bench", help="throughput of the layers vs keras.layers.LSTM")
+    bench.add_argument("--layers", help="comma-separated registry names (default: all)")
+    bench.add_argument("--batch", type=int, default=64)
+    bench.add_argument("--steps", type=int, default=64)
+    bench.add_argument("--inputs", type=int, default=256)
+    bench.add_argument("--units", type=int, default=256)
+    bench.add_argument("--timed", type=int, default=10, help="timed steps per measurement")
+    bench.add_argument("--jit", action="store_true", help="also with an outer jit_compile")
+    bench.set_defaults(run=_bench)
+
+    inspect = commands.add_parser("inspect", help="PNG heatmaps of the gates over a text")
+    inspect.add_argument("run", help="a run directory written by lstm-zoo train")
+    inspect.add_argument("--text", required=True, help="the sentence to run")
+    inspect.add_argument("--layer", help="recurrent layer name (default: the first)")
+    inspect.add_argument("--output", default="gates.png", help="PNG file to write")
+    inspect.set_defaults(run=_inspect)
+
     demo = commands.add_parser(
-        "demo", help="train a character LM briefly with every registered layer (offline)"
+        "demo",
+        help="train a word LM on CPython's docs (offline), sample, export, serve",
     )
     demo.add_argument("--data", help="a UTF-8 text file (default: CPython's pydoc topics)")
-    demo.add_argument("--layers", help="comma-separated registry names (default: all)")
-    demo.add_argument("--steps", type=int, default=120, help="training steps per layer")
+    demo.add_argument("--output", default="runs/demo", help="where the run and export go")
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs")
+    demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
     return parser
 
@@ -52,9 +291,12 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.run(args)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         print(f"lstm-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"lstm-zoo {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,20 +1,28 @@
-"""The offline demo: a character language model trained briefly with every registered layer.
+"""The offline demo (`make demo`, `lstm-zoo demo`): data to a served SavedModel in minutes.
 
-The default corpus is the Python documentation that ships with every CPython
-(`pydoc_data.topics`), so the demo needs no download. For each recurrent layer in the registry
-it trains Embedding -> layer -> Dense for a fixed number of steps, then prints the validation
-bits per character and the training throughput beside keras.layers.LSTM's.
+1. The corpus: the Python documentation that ships with every CPython (`pydoc_data.topics`),
+   or the user's UTF-8 text with `--data`. Words and punctuation are split apart and
+   lowercased; each non-empty line is a sentence (`<eos>` at its end); the last 10 % of the
+   lines are the validation split.
+2. A word-level language model (`pydoc-demo` preset: 2 x 200 zoo_lstm, truncated BPTT with the
+   state carried, SGD as in Zaremba et al.) trains through `lstm_zoo.tasks.train`, the code of
+   `lstm-zoo train`, and reports validation perplexity.
+3. Samples from greedy, top-k and beam search.
+4. A SavedModel export serving raw strings; a fresh Python process that imports only
+   TensorFlow loads it and generates again: greedy and beam tokens must be identical.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from pathlib import Path
 
-import keras
-import numpy as np
-
-from lstm_zoo.layers.registry import available_recurrent_layers, recurrent_layer
+PROMPTS = ("the", "a list of", "if the")
+WORD = re.compile(r"\w+|[^\w\s]")
 
 
 def default_corpus():
@@ -33,90 +41,124 @@ def read_corpus(path):
         raise ValueError(f"{path}: no such file") from None
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    if len(text) < 1000:
-        raise ValueError(f"{path}: {len(text)} characters; the demo needs at least 1000")
     return text
 
 
-@dataclass
-class DemoResult:
-    layer: str
-    validation_bits_per_char: float
-    initial_bits_per_char: float
-    train_tokens_per_s: float
-    seconds: float
+def sentences(text):
+    """Lowercased word/punctuation tokens of each non-empty line, as space-joined lines."""
+    return [" ".join(WORD.findall(line.lower())) for line in text.splitlines() if line.strip()]
 
 
-def _windows(ids, steps, batch):
-    """Non-overlapping [n, steps + 1] windows of a contiguous id stream."""
-    count = (len(ids) - 1) // steps
-    starts = np.arange(count) * steps
-    windows = np.stack([ids[s : s + steps + 1] for s in starts])
-    return windows[: len(windows) // batch * batch]
+def split_corpus(text, directory, min_words=2000):
+    """Write train.txt and valid.txt (one sentence a line, the last 10 % of lines valid)."""
+    lines = [line for line in sentences(text) if line]
+    words = sum(len(line.split()) for line in lines)
+    if words < min_words:
+        raise ValueError(f"the corpus has {words} words; the demo needs at least {min_words}")
+    cut = int(len(lines) * 0.9)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = directory / "train.txt", directory / "valid.txt"
+    for path, part in zip(paths, (lines[:cut], lines[cut:])):
+        path.write_text("\n".join(part) + "\n", encoding="utf-8")
+    return paths, words
 
 
-def run_demo(
-    text=None, layers=None, train_steps=120, units=128, steps=64, batch=32, seed=0, log=print
-):
-    """Train a character LM with each layer; returns a list of `DemoResult`."""
-    text = default_corpus() if text is None else text
-    vocabulary = sorted(set(text))
-    index = {ch: i for i, ch in enumerate(vocabulary)}
-    ids = np.array([index[ch] for ch in text], dtype="int32")
-    split = int(len(ids) * 0.9)
-    train, valid = _windows(ids[:split], steps, batch), _windows(ids[split:], steps, batch)
-    if len(train) == 0 or len(valid) == 0:
-        raise ValueError("the corpus is too short for one training and one validation batch")
-    log(
-        f"corpus: {len(text):,} characters, {len(vocabulary)} symbols; "
-        f"{len(train)} training windows of {steps}"
+# Runs in a fresh interpreter that cannot import lstm_zoo: TensorFlow alone serves the export.
+SERVE = """
+import json, sys
+sys.modules["lstm_zoo"] = None
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+prompts, max_length = json.loads(sys.argv[2]), int(sys.argv[3])
+out = {}
+for name in ("generate_greedy", "generate_beam"):
+    result = model.signatures[name](
+        prompts=tf.constant(prompts), max_length=tf.constant(max_length),
+        seed=tf.constant([0, 0]),
     )
-    results = []
-    for name in layers or available_recurrent_layers():
-        keras.utils.set_random_seed(seed)
-        model = keras.Sequential(
-            [
-                keras.Input((steps,), dtype="int32"),
-                keras.layers.Embedding(len(vocabulary), 32),
-                recurrent_layer(name, units, return_sequences=True),
-                keras.layers.Dense(len(vocabulary)),
-            ]
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(3e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        )
-        initial = model.evaluate(valid[:, :-1], valid[:, 1:], batch_size=batch, verbose=0)
-        order = np.random.RandomState(seed).permutation(len(train))
-        picks = np.resize(order, train_steps * batch)
-        x, y = train[picks, :-1], train[picks, 1:]
-        model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0)  # compile
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-        seconds = time.perf_counter() - start
-        loss = model.evaluate(valid[:, :-1], valid[:, 1:], batch_size=batch, verbose=0)
-        result = DemoResult(
-            name, loss / np.log(2), initial / np.log(2), len(x) * steps / seconds, seconds
-        )
-        log(
-            f"  {name:>10}: validation {result.initial_bits_per_char:.2f} -> "
-            f"{result.validation_bits_per_char:.2f} bits/char, "
-            f"{result.train_tokens_per_s:,.0f} train tokens/s"
-        )
-        results.append(result)
-    return results
+    out[name] = [t.decode("utf-8") for t in result["texts"].numpy()]
+print(json.dumps(out))
+"""
 
 
-def format_results(results, baseline="lstm"):
-    """A markdown table of the demo results, throughput as a ratio to `baseline`."""
-    base = next((r for r in results if r.layer == baseline), results[0])
-    lines = [
-        "| layer | validation bits/char | train tokens/s | vs keras LSTM |",
-        "|---|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.layer} | {r.validation_bits_per_char:.3f} | {r.train_tokens_per_s:,.0f} | "
-            f"{r.train_tokens_per_s / base.train_tokens_per_s:.2f}x |"
+def serve_in_fresh_process(saved_model, prompts, max_length):
+    """{signature: texts} from a TensorFlow-only subprocess."""
+    run = subprocess.run(
+        [sys.executable, "-c", SERVE, str(saved_model), json.dumps(list(prompts)), str(max_length)],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"serving the export failed:\n{run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def main_demo(data=None, output="runs/demo", epochs=None, seed=0, cell="zoo_lstm", log=print):
+    """Run the demo; returns 0 when the served model reproduced the Keras model's outputs."""
+    from lstm_zoo.export import export_saved_model
+    from lstm_zoo.generation import generate_text
+    from lstm_zoo.tasks import train
+
+    started = time.perf_counter()
+    text = default_corpus() if data is None else read_corpus(data)
+    output = Path(output)
+    (train_path, valid_path), words = split_corpus(text, output / "data")
+    source = data or "CPython's pydoc topics (offline)"
+    log(f"corpus: {source}, {words:,} words -> {train_path.parent}/{{train,valid}}.txt")
+    run, model, history = train(
+        "lm",
+        train_path=train_path,
+        valid_path=valid_path,
+        output=output / "run",
+        cell=cell,
+        preset="pydoc-demo",
+        epochs=epochs,
+        seed=seed,
+        verbose=2,
+        log=log,
+    )
+    perplexities = history.history["val_perplexity"]
+    log(
+        f"validation perplexity by epoch: {', '.join(f'{p:.1f}' for p in perplexities)} "
+        f"(vocabulary {len(run.vocabulary):,}; a uniform guess: {len(run.vocabulary) - 1:,})"
+    )
+
+    max_length = 20
+    samples = {}
+    for sampler, kwargs in (("greedy", {}), ("top_k", {"k": 10}), ("beam", {"num_beams": 4})):
+        samples[sampler] = generate_text(
+            model,
+            run.vocabulary,
+            list(PROMPTS),
+            max_length=max_length,
+            sampler=sampler,
+            end_token=run.end_token,
+            seed=seed,
+            **kwargs,
         )
-    return "\n".join(lines)
+        log(f"\n{sampler} {kwargs or ''}:")
+        for sample in samples[sampler]:
+            log(f"  {sample}")
+
+    saved_model = output / "saved_model"
+    export_saved_model(
+        model,
+        saved_model,
+        "generate",
+        run.vocabulary,
+        samplers=("greedy", "top_k", "beam"),
+        num_beams=4,
+        end_token=run.end_token,
+    )
+    log(f"\nexported {saved_model}; serving it from a fresh TensorFlow-only process ...")
+    served = serve_in_fresh_process(saved_model, PROMPTS, max_length)
+    identical = True
+    for sampler in ("greedy", "beam"):
+        same = served[f"generate_{sampler}"] == samples[sampler]
+        identical &= same
+        log(f"  {sampler}: served == keras: {'yes' if same else 'NO'}")
+        for sample in served[f"generate_{sampler}"]:
+            log(f"    {sample}")
+    log(f"\ndemo done in {time.perf_counter() - started:.0f} s; run directory {output / 'run'}")
+    return 0 if identical else 1

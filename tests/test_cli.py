@@ -1,7 +1,35 @@
+"""The lstm-zoo command line: every command end to end on tiny files the tests write."""
+
+import json
 import subprocess
 import sys
 
+import pytest
+import tensorflow as tf
+from matplotlib.image import imread
+
 from lstm_zoo import cli
+
+SST_LINES = ["1 a fine and moving film", "0 a dull , tired film", "1 fine acting", "0 dull"] * 6
+CONLLU = """# sent_id = 1
+1\tthe\tthe\tDET\tDT\t_\t2\tdet\t_\t_
+2\tdog\tdog\tNOUN\tNN\t_\t3\tnsubj\t_\t_
+3\truns\trun\tVERB\tVBZ\t_\t0\troot\t_\t_
+
+1-2\tcan't\t_\t_\t_\t_\t_\t_\t_\t_
+1\tca\tcan\tAUX\tMD\t_\t3\taux\t_\t_
+2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_
+3\trun\trun\tVERB\tVB\t_\t0\troot\t_\t_
+
+"""
+
+
+def run_cli(*argv):
+    """(exit status, stdout, stderr) of `python -m lstm_zoo.cli ARGV` in a subprocess."""
+    result = subprocess.run(
+        [sys.executable, "-m", "lstm_zoo.cli", *map(str, argv)], capture_output=True, text=True
+    )
+    return result.returncode, result.stdout, result.stderr
 
 
 def test_cells_lists_every_registered_layer(capsys):
@@ -12,22 +40,113 @@ def test_cells_lists_every_registered_layer(capsys):
     assert "keras.src.layers.rnn.lstm.LSTM" in out and "lstm_zoo.layers.recurrent.LSTM" in out
 
 
-def test_demo_on_missing_file_is_one_clear_line_and_exit_2():
-    result = subprocess.run(
-        [sys.executable, "-m", "lstm_zoo.cli", "demo", "--data", "/no/such/file.txt"],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 2
-    assert "lstm-zoo demo: error: /no/such/file.txt: no such file" in result.stderr
-    assert "Traceback" not in result.stderr
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["demo", "--data", "/no/such/file.txt"],
+            "lstm-zoo demo: error: /no/such/file.txt: no such",
+        ),
+        (
+            ["train", "--task", "sentiment", "--train", "/no/file"],
+            "lstm-zoo train: error: /no/file: no such file",
+        ),
+        (["evaluate", "/tmp", "/no/data"], "lstm-zoo evaluate: error: /no/data: no such file"),
+        (["generate", "/no/run"], "lstm-zoo generate: error: /no/run: not a run directory"),
+        (["train", "--task", "lm"], "lstm-zoo train: error: give training data"),
+    ],
+)
+def test_bad_arguments_give_one_clear_line_and_exit_2(argv, message):
+    status, _, stderr = run_cli(*argv)
+    assert status == 2, stderr
+    assert message in stderr
+    assert "Traceback" not in stderr
+    assert len([line for line in stderr.splitlines() if line.startswith("lstm-zoo")]) == 1
 
 
-def test_demo_trains_and_prints_the_table(tmp_path, capsys):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 600, encoding="utf-8")
-    assert (
-        cli.main(["demo", "--data", str(corpus), "--layers", "lstm,coupled", "--steps", "3"]) == 0
+def test_argparse_rejects_unknown_choices_with_usage():
+    status, _, stderr = run_cli("train", "--task", "summarize")
+    assert status == 2 and "invalid choice: 'summarize'" in stderr and "Traceback" not in stderr
+
+
+def _assert_run_directory(run, epochs):
+    for name in ("model.keras", "vocabulary.json", "run.json", "history.csv"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        f"epoch-{e:03d}.keras" for e in range(1, epochs + 1)
+    ]
+    assert any((run / "logs").rglob("events.out.tfevents.*")), "no TensorBoard event file"
+    image = imread(run / "training_curves.png")
+    assert image.shape[0] > 200 and image.std() > 0.05  # a real plot, not a blank page
+
+
+def test_sentiment_train_evaluate_export_inspect(tmp_path, capsys):
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(SST_LINES) + "\n")
+    run = tmp_path / "run"
+    argv = ["train", "--task", "sentiment", "--train", train, "--valid", train, "--test", train]
+    argv += ["--cell", "coupled", "--units", "8", "--epochs", "2", "--output", run]
+    assert cli.main([str(a) for a in argv]) == 0
+    assert "test: " in capsys.readouterr().out
+    _assert_run_directory(run, 2)
+    description = json.loads((run / "run.json").read_text())
+    assert description["task"] == "sentiment" and description["labels"] == ["0", "1"]
+    assert "test_binary_accuracy" in description["metrics"]
+
+    assert cli.main(["evaluate", str(run), str(train)]) == 0
+    assert "binary_accuracy" in capsys.readouterr().out
+
+    exported = tmp_path / "exported"
+    assert cli.main(["export", str(run), str(exported)]) == 0
+    served = tf.saved_model.load(str(exported)).signatures["classify"](
+        texts=tf.constant(["a fine film", "dull"])
     )
+    assert served["probabilities"].shape == (2, 2)
+
+    png = tmp_path / "gates.png"
+    assert cli.main(["inspect", str(run), "--text", "a fine film", "--output", str(png)]) == 0
+    assert imread(png).std() > 0.05
+
+
+def test_tagger_train_and_export_serves_tags(tmp_path):
+    conllu = tmp_path / "tiny.conllu"
+    conllu.write_text(CONLLU * 8)
+    run, exported = tmp_path / "run", tmp_path / "exported"
+    argv = ["train", "--task", "tagger", "--train", conllu, "--valid", conllu, "--units", "8"]
+    assert cli.main([str(a) for a in argv + ["--epochs", "1", "--output", run]]) == 0
+    assert json.loads((run / "run.json").read_text())["labels"] == [
+        "AUX",
+        "DET",
+        "NOUN",
+        "PART",
+        "VERB",
+    ]
+    assert cli.main(["export", str(run), str(exported)]) == 0
+    tags = tf.saved_model.load(str(exported)).signatures["tag"](texts=tf.constant(["the dog"]))
+    assert tags["tags"].shape == (1, 2) and tags["lengths"].numpy().tolist() == [2]
+
+
+def test_language_model_train_generate_export(tmp_path, capsys):
+    text = tmp_path / "corpus.txt"
+    text.write_text("the cat sat on the mat .\nthe dog sat on the log .\n" * 40)
+    run = tmp_path / "run"
+    argv = ["train", "--task", "lm", "--train", text, "--valid", text, "--cell", "zoo_gru"]
+    argv += ["--units", "16", "--layers", "1", "--batch-size", "4", "--num-steps", "8"]
+    assert cli.main([str(a) for a in argv + ["--epochs", "1", "--output", run]]) == 0
+    _assert_run_directory(run, 1)
+    capsys.readouterr()
+    argv = ["generate", str(run), "--prompt", "the cat", "--prompt", "a", "--max-length", "6"]
+    assert cli.main(argv + ["--sampler", "beam", "--num-beams", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("the cat") and lines[1].startswith("<unk>")
+    exported = tmp_path / "exported"
+    assert cli.main(["export", str(run), str(exported), "--samplers", "greedy,beam"]) == 0
+    signatures = tf.saved_model.load(str(exported)).signatures
+    assert {"generate", "generate_greedy", "generate_beam"} <= set(signatures)
+
+
+def test_bench_prints_ratios_to_keras_lstm(capsys):
+    argv = ["bench", "--layers", "coupled", "--batch", "2", "--steps", "3", "--inputs", "4"]
+    assert cli.main(argv + ["--units", "4", "--timed", "1"]) == 0
     out = capsys.readouterr().out
-    assert "| coupled |" in out and "| lstm |" in out and "1.00x" in out
+    assert "| lstm | no |" in out and "| coupled | no |" in out and "1.00x" in out

@@ -39,6 +39,20 @@ LANGUAGE_MODEL_PRESETS = {
             "max_grad_norm": 10.0,
         },
     },
+    # The offline demo (`lstm-zoo demo`): ptb-small's shape and schedule, sized to train on
+    # CPython's documentation (about 100k words) in a few minutes on 2 CPU cores.
+    "pydoc-demo": {
+        "model": {"units": 200, "num_layers": 2, "dropout": 0.0, "init_scale": 0.1},
+        "training": {
+            "batch_size": 20,
+            "num_steps": 20,
+            "epochs": 4,
+            "learning_rate": 1.0,
+            "lr_decay": 0.5,
+            "decay_after_epoch": 3,
+            "max_grad_norm": 5.0,
+        },
+    },
 }
 
 
