@@ -72,3 +72,63 @@ def _apply_mask(mask, t, new, old):
         return new
     keep = mask[:, t][:, None]
     return tuple(np.where(keep, n, o) for n, o in zip(new, old))
+
+
+def lstm_gates(
+    x, kernel, recurrent_kernel, bias, peepholes=None, coupled=False, mask=None, state=None
+):
+    """Every step's gates and states of a vanilla, peephole or coupled (CIFG) LSTM.
+
+    Gate blocks (i, f, c, o), or (i, c, o) with `coupled` (f = 1 - i). At a masked step the
+    states are carried and the gates are those computed from x_t and the carried states.
+    `state`: the initial (h, c), zeros by default. Returns a dict of [batch, time, units]
+    arrays: input, forget, output, candidate, cell, hidden.
+    """
+    batch, steps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    h, c = (np.zeros((batch, units)), np.zeros((batch, units))) if state is None else state
+    p_i, p_f, p_o = peepholes if peepholes is not None else (0.0, 0.0, 0.0)
+    names = ("input", "forget", "output", "candidate", "cell", "hidden")
+    record = {name: [] for name in names}
+    for t in range(steps):
+        z = x[:, t] @ kernel + h @ recurrent_kernel + bias
+        if coupled:
+            z_i, z_c, z_o = np.split(z, 3, axis=-1)
+            i = sigmoid(z_i)
+            f = 1.0 - i
+        else:
+            z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)
+            i = sigmoid(z_i + p_i * c)
+            f = sigmoid(z_f + p_f * c)
+        g = np.tanh(z_c)
+        c_new = f * c + i * g
+        o = sigmoid(z_o + p_o * c_new)
+        h_new = o * np.tanh(c_new)
+        h, c = _apply_mask(mask, t, (h_new, c_new), (h, c))
+        for name, value in zip(names, (i, f, o, g, c, h)):
+            record[name].append(value)
+    return {name: np.stack(values, axis=1) for name, values in record.items()}
+
+
+def gru_gates(x, kernel, recurrent_kernel, bias, reset_after=True, mask=None, h=None):
+    """Every step's update, reset, candidate and hidden of a GRU (conventions of lstm_gates)."""
+    batch, steps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    input_bias, recurrent_bias = (bias[0], bias[1]) if reset_after else (bias, np.zeros_like(bias))
+    u_z, u_r, u_h = np.split(recurrent_kernel, 3, axis=-1)
+    b_z, b_r, b_h = np.split(recurrent_bias, 3)
+    h = np.zeros((batch, units)) if h is None else h
+    names = ("update", "reset", "candidate", "hidden")
+    record = {name: [] for name in names}
+    for t in range(steps):
+        x_z, x_r, x_h = np.split(x[:, t] @ kernel + input_bias, 3, axis=-1)
+        z = sigmoid(x_z + h @ u_z + b_z)
+        r = sigmoid(x_r + h @ u_r + b_r)
+        if reset_after:
+            candidate = np.tanh(x_h + r * (h @ u_h + b_h))
+        else:
+            candidate = np.tanh(x_h + (r * h) @ u_h)
+        (h,) = _apply_mask(mask, t, (z * h + (1.0 - z) * candidate,), (h,))
+        for name, value in zip(names, (z, r, candidate, h)):
+            record[name].append(value)
+    return {name: np.stack(values, axis=1) for name, values in record.items()}
