@@ -81,16 +81,18 @@ def _sampler_kwargs(args):
 
 
 def _generate(args):
-    from lstm_zoo.generation import generate_text
     from lstm_zoo.runs import load_run
 
     run, model = load_run(args.run)
     if run.task != "lm":
         raise ValueError(f"{args.run}: a {run.task} run; generate needs a language model run")
+    from lstm_zoo.data import Vocabulary
+    from lstm_zoo.generation import generate_text
+
     prompts = args.prompt or [""]
     texts = generate_text(
         model,
-        run.vocabulary,
+        Vocabulary(run.vocabulary),
         prompts,
         max_length=args.max_length,
         sampler=args.sampler,
@@ -145,28 +147,19 @@ def _inspect(args):
     from lstm_zoo.runs import load_run
 
     run, model = load_run(args.run)
+    import tensorflow as tf
+
     from lstm_zoo.export import StringIds  # the same tokenization as the served model
 
     encoder = StringIds(run.vocabulary, lowercase=run.lowercase, level=run.level)
-    tokens = encoder.split([args.text])[0].numpy()
-    if len(tokens) == 0:
+    tokens = encoder.split(tf.constant([args.text]))[0]
+    if tokens.shape[0] == 0:
         raise ValueError("--text has no tokens")
     ids = encoder.lookup(tokens, "inspect").numpy()
-    labels = [t.decode("utf-8") for t in tokens]
-    layer = args.layer or _first_recurrent_layer(model)
-    write_gate_heatmaps(model, layer, ids, labels, args.output)
-    print(f"wrote {args.output} (gates of {layer} over {len(labels)} tokens)")
+    labels = [t.decode("utf-8") for t in tokens.numpy()]
+    write_gate_heatmaps(model, args.layer, ids, labels, args.output)
+    print(f"wrote {args.output} (gates over {len(labels)} tokens: {' '.join(labels)})")
     return 0
-
-
-def _first_recurrent_layer(model):
-    import keras
-
-    for layer in model.layers:
-        inner = getattr(layer, "forward_layer", layer)
-        if isinstance(inner, keras.layers.RNN):
-            return layer.name
-    raise ValueError(f"model {model.name!r} has no recurrent layer")
 
 
 def _demo(args):
@@ -186,7 +179,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     cells = commands.add_parser("cells", help="list the registered recurrent layers")
-    cells.set_defaults(run=_cells)
+    cells.set_defaults(handler=_cells)
 
     train = commands.add_parser(
         "train",
@@ -227,12 +220,12 @@ def build_parser():
     fit.add_argument("--learning-rate", type=float)
     fit.add_argument("--seed", type=int, default=0)
     train.add_argument("--output", default="runs/latest", help="run directory to write")
-    train.set_defaults(run=_train)
+    train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run on a data file")
     evaluate.add_argument("run", help="a run directory written by lstm-zoo train")
     evaluate.add_argument("data", help="a data file in the run's training format")
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(handler=_evaluate)
 
     generate = commands.add_parser("generate", help="generate text with a language-model run")
     generate.add_argument("run", help="a run directory of a language model")
@@ -246,7 +239,7 @@ def build_parser():
     generate.add_argument("--temperature", type=float, default=1.0)
     generate.add_argument("--num-beams", type=int, default=5, help="beam")
     generate.add_argument("--seed", type=int, default=0)
-    generate.set_defaults(run=_generate)
+    generate.set_defaults(handler=_generate)
 
     export = commands.add_parser("export", help="write a SavedModel serving raw strings")
     export.add_argument("run", help="a run directory written by lstm-zoo train")
@@ -255,7 +248,7 @@ def build_parser():
         "--samplers", default="greedy,top_k,beam", help="lm: samplers to serve (first = default)"
     )
     export.add_argument("--num-beams", type=int, default=4, help="lm: beam width")
-    export.set_defaults(run=_export)
+    export.set_defaults(handler=_export)
 
     bench = commands.add_parser("bench", help="throughput of the layers vs keras.layers.LSTM")
     bench.add_argument("--layers", help="comma-separated registry names (default: all)")
@@ -265,14 +258,14 @@ def build_parser():
     bench.add_argument("--units", type=int, default=256)
     bench.add_argument("--timed", type=int, default=10, help="timed steps per measurement")
     bench.add_argument("--jit", action="store_true", help="also with an outer jit_compile")
-    bench.set_defaults(run=_bench)
+    bench.set_defaults(handler=_bench)
 
     inspect = commands.add_parser("inspect", help="PNG heatmaps of the gates over a text")
     inspect.add_argument("run", help="a run directory written by lstm-zoo train")
     inspect.add_argument("--text", required=True, help="the sentence to run")
     inspect.add_argument("--layer", help="recurrent layer name (default: the first)")
     inspect.add_argument("--output", default="gates.png", help="PNG file to write")
-    inspect.set_defaults(run=_inspect)
+    inspect.set_defaults(handler=_inspect)
 
     demo = commands.add_parser(
         "demo",
@@ -282,7 +275,7 @@ def build_parser():
     demo.add_argument("--output", default="runs/demo", help="where the run and export go")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs")
     demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(handler=_demo)
     return parser
 
 
@@ -290,7 +283,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return args.run(args)
+        return args.handler(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"lstm-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
