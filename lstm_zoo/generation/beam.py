@@ -36,6 +36,8 @@ class BeamSampler(Sampler):
         temperature: float > 0.
     """
 
+    random = False
+
     def __init__(self, num_beams=5, length_penalty=0.0, return_all_beams=False, temperature=1.0):
         super().__init__(temperature)
         if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
@@ -96,10 +98,11 @@ class BeamSampler(Sampler):
             logits = mask_padding(tf.cast(logits, tf.float32))
             if self.temperature != 1.0:
                 logits = logits / self.temperature
-            vocab = tf.shape(logits)[-1]
+            vocab = logits.shape[-1] if logits.shape[-1] is not None else tf.shape(logits)[-1]
             log_probs = tf.reshape(tf.nn.log_softmax(logits), [batch, beams_k, vocab])
             # A finished beam has one continuation: padding, at no cost.
-            frozen_row = tf.where(tf.range(vocab) == 0, 0.0, _NEG_INF)
+            frozen_row = mask_padding(tf.zeros([1, vocab]))
+            frozen_row = tf.where(tf.math.is_inf(frozen_row), 0.0, _NEG_INF)
             log_probs = tf.where(finished[:, :, None], frozen_row, log_probs)
             candidates = scores[:, :, None] + log_probs
             candidate_generated = generated + tf.cast(~finished, tf.int32)
@@ -122,10 +125,16 @@ class BeamSampler(Sampler):
             new_finished = tf.where(forced, finished, new_finished)
 
             rows = tf.reshape(row_offset + parent, [-1])
-            beams = tf.gather(beams, rows)
-            beams = tf.where(columns == t + 1, tf.reshape(chosen, [-1, 1]), beams)
-            states = tf.nest.map_structure(lambda s: tf.gather(s, rows), new_states)
-            return t + 1, beams, states, new_scores, new_generated, new_finished
+            new_beams = tf.gather(beams, rows)
+            new_beams = tf.where(columns == t + 1, tf.reshape(chosen, [-1, 1]), new_beams)
+            new_states = tf.nest.map_structure(lambda s: tf.gather(s, rows), new_states)
+            # Gathers by computed rows lose the static batch size; the loop needs it back.
+            for new, old in zip(
+                tf.nest.flatten((new_beams, new_states, new_scores)),
+                tf.nest.flatten((beams, states, scores)),
+            ):
+                new.set_shape(old.shape)
+            return t + 1, new_beams, new_states, new_scores, new_generated, new_finished
 
         _, beams, _, scores, generated, _ = tf.while_loop(
             cond, body, (t0, beams, states, scores, generated, finished)

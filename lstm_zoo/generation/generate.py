@@ -57,7 +57,8 @@ def generate_tokens(
     end_token = _check_end_token(end_token, getattr(step, "vocab_size", None))
     prompt_ids = tf.convert_to_tensor(prompt_ids)
     prompt_lengths = tf.convert_to_tensor(prompt_lengths)
-    for name, tensor, rank in (("prompt_ids", prompt_ids, 2), ("prompt_lengths", prompt_lengths, 1)):
+    inputs = (("prompt_ids", prompt_ids, 2), ("prompt_lengths", prompt_lengths, 1))
+    for name, tensor, rank in inputs:
         if not tensor.dtype.is_integer:
             raise ValueError(f"{name} must hold integer token ids; got dtype {tensor.dtype.name}")
         if tensor.shape.rank is not None and tensor.shape.rank != rank:

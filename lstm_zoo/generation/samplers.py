@@ -14,6 +14,7 @@ gives the same tokens, with or without XLA.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.generation.step import run_prefix
@@ -29,8 +30,13 @@ def check_temperature(temperature):
 
 def mask_padding(logits):
     """Logits with the padding id 0 set to -inf, so it is never chosen."""
-    vocab = tf.range(tf.shape(logits)[-1])
-    return tf.where(vocab == 0, tf.constant(float("-inf"), logits.dtype), logits)
+    vocab = logits.shape[-1]
+    if vocab is not None:  # one add of a constant row
+        penalty = np.zeros([vocab], logits.dtype.as_numpy_dtype)
+        penalty[0] = -np.inf
+        return logits + penalty
+    ids = tf.range(tf.shape(logits)[-1])
+    return tf.where(ids == 0, tf.constant(float("-inf"), logits.dtype), logits)
 
 
 def uniform_noise(shape, seed, dtype=tf.float32):
@@ -70,6 +76,8 @@ class Sampler:
     Args:
         temperature: float > 0. Logits are divided by it before the choice.
     """
+
+    random = True  # whether `get_next_token` reads its seed
 
     def __init__(self, temperature=1.0):
         self.temperature = check_temperature(temperature)
@@ -116,7 +124,8 @@ class Sampler:
             logits = mask_padding(tf.cast(logits, tf.float32))
             if self.temperature != 1.0:
                 logits = logits / self.temperature
-            chosen = tf.cast(self.get_next_token(logits, step_seed(seed, t)), tf.int32)
+            seed_t = step_seed(seed, t) if self.random else None
+            chosen = tf.cast(self.get_next_token(logits, seed_t), tf.int32)
             forced = t + 1 < prompt_lengths
             chosen = tf.where(forced, tf.gather(tokens, t + 1, axis=1), chosen)
             chosen = tf.where(finished, tf.zeros_like(chosen), chosen)
@@ -146,6 +155,8 @@ class Sampler:
 @_register
 class GreedySampler(Sampler):
     """The most probable token: argmax_i z_i (temperature does not change it)."""
+
+    random = False
 
     def get_next_token(self, logits, seed):
         return tf.argmax(logits, axis=-1, output_type=tf.int32)
