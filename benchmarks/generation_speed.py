@@ -1,0 +1,199 @@
+"""Generation speed: tokens/s and the per-token cost against one recurrent step of the model.
+
+For a ptb-small-sized language model (vocab 10000, 2 x 200, zoo_lstm and keras lstm), times
+`generate` (greedy and beam 5, batch 1 and 32, with and without XLA) and three references at
+the same batch and jit setting:
+
+- step call: one call of the compiled step function (embedding + every layer's cell step +
+  logits; `LanguageModelStep.next`) from Python, i.e. what one token costs with a Python loop
+  around a compiled step;
+- step in loop: one iteration of a compiled `tf.while_loop` that only runs the step function
+  (feeding back a fixed token): the recurrent step without any per-call overhead;
+- re-run prefix: one full forward pass of the model over MAX_LENGTH tokens, what each new
+  token would cost if the prefix were re-run instead of carrying the states.
+
+ratio = (generation time / new tokens) / (reference time per step). For beam search the
+step references are taken at batch x NUM_BEAMS rows, the rows beam search steps.
+
+    python benchmarks/generation_speed.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from lstm_zoo.generation import BeamSampler, generate_tokens, step_model  # noqa: E402
+from lstm_zoo.models import language_model  # noqa: E402
+
+# Settings.
+VOCAB = 10000
+UNITS = 200
+LAYERS = 2
+CELLS = ["zoo_lstm", "lstm"]
+BATCHES = [1, 32]
+NUM_BEAMS = 5
+NEW_TOKENS = 50  # prompts of one token; no end token, so every step runs
+MAX_LENGTH = 1 + NEW_TOKENS
+JIT = [False, True]
+REPEATS = 5  # median of REPEATS timed calls after one warm-up call
+STEP_CALLS = 200  # step-function calls per timed block (median of REPEATS blocks)
+OUT = os.path.join(os.path.dirname(__file__), "out", "generation_speed.json")
+
+
+def median_time(function, repeats=REPEATS):
+    function()  # warm-up (trace, compile)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def generation_time(step, batch, sampler, jit):
+    prompts = tf.constant(np.random.RandomState(0).randint(1, VOCAB, (batch, 1)), tf.int32)
+    lengths = tf.ones([batch], tf.int32)
+    seed = tf.constant([0, 1], tf.int64)
+
+    @tf.function(jit_compile=jit)
+    def run(prompts, lengths, seed):
+        return generate_tokens(step, prompts, lengths, MAX_LENGTH, sampler, seed=seed)["tokens"]
+
+    def call():
+        tokens = run(prompts, lengths, seed).numpy()
+        assert tokens.shape == (batch, MAX_LENGTH) and (tokens[:, -1] > 0).all()
+
+    return median_time(call) / NEW_TOKENS
+
+
+def step_call_time(step, rows, jit):
+    tokens = tf.fill([rows], 7)
+    states = step.initial_states(rows)
+    function = tf.function(step.next, jit_compile=jit)
+
+    def block():
+        for _ in range(STEP_CALLS):
+            logits, _ = function(tokens, states)
+        logits.numpy()
+
+    return median_time(block) / STEP_CALLS
+
+
+def step_loop_time(step, rows, jit):
+    tokens = tf.fill([rows], 7)
+
+    @tf.function(jit_compile=jit)
+    def loop():
+        def body(t, states, total):
+            logits, states = step.next(tokens, states)
+            return t + 1, states, total + logits[0, 0]
+
+        return tf.while_loop(
+            lambda t, s, total: t < NEW_TOKENS,
+            body,
+            (0, step.initial_states(rows), tf.constant(0.0)),
+        )[2]
+
+    return median_time(lambda: loop().numpy()) / NEW_TOKENS
+
+
+def rerun_time(model, batch, jit):
+    tokens = tf.constant(np.random.RandomState(0).randint(1, VOCAB, (batch, MAX_LENGTH)), tf.int32)
+    function = tf.function(lambda x: model(x, training=False), jit_compile=jit)
+    return median_time(lambda: function(tokens).numpy())
+
+
+def main():
+    keras.utils.set_random_seed(0)
+    tf.config.threading.set_inter_op_parallelism_threads(2)
+    rows = []
+    for cell in CELLS:
+        model = language_model(VOCAB, cell=cell, units=UNITS, num_layers=LAYERS, init_scale=0.1)
+        step = step_model(model)
+        for jit in JIT:
+            for batch in BATCHES:
+                refs = {}
+                for width in (batch, batch * NUM_BEAMS):
+                    refs[width] = (
+                        step_call_time(step, width, jit),
+                        step_loop_time(step, width, jit),
+                    )
+                rerun = rerun_time(model, batch, jit)
+                for sampler in ("greedy", "beam"):
+                    kind = "greedy" if sampler == "greedy" else f"beam {NUM_BEAMS}"
+                    sampler_object = "greedy" if sampler == "greedy" else BeamSampler(NUM_BEAMS)
+                    per_token = generation_time(step, batch, sampler_object, jit)
+                    width = batch if sampler == "greedy" else batch * NUM_BEAMS
+                    call, loop = refs[width]
+                    row = {
+                        "cell": cell,
+                        "jit_compile": jit,
+                        "batch": batch,
+                        "sampler": kind,
+                        "tokens_per_s": batch / per_token,
+                        "ms_per_token": per_token * 1e3,
+                        "step_call_ms": call * 1e3,
+                        "step_loop_ms": loop * 1e3,
+                        "ratio_vs_step_call": per_token / call,
+                        "ratio_vs_step_loop": per_token / loop,
+                        "rerun_prefix_ms": rerun * 1e3,
+                        "speedup_vs_rerun": rerun / per_token,
+                    }
+                    rows.append(row)
+                    print_row(row)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "settings": {
+            "vocab": VOCAB,
+            "units": UNITS,
+            "layers": LAYERS,
+            "new_tokens": NEW_TOKENS,
+            "num_beams": NUM_BEAMS,
+            "repeats": REPEATS,
+        },
+    }
+    with open(OUT, "w") as handle:
+        json.dump({"meta": meta, "rows": rows}, handle, indent=1)
+    print(f"\nwrote {OUT}")
+
+
+HEADER = (
+    "| cell | jit | batch | sampler | tokens/s | ms/token | step call ms | step loop ms "
+    "| ratio vs call | ratio vs loop | re-run prefix ms | speed-up vs re-run |"
+)
+
+
+def print_row(row):
+    if not getattr(print_row, "started", False):
+        print(HEADER)
+        print("|" + "---|" * 12)
+        print_row.started = True
+    print(
+        f"| {row['cell']} | {'yes' if row['jit_compile'] else 'no'} | {row['batch']} "
+        f"| {row['sampler']} | {row['tokens_per_s']:,.0f} | {row['ms_per_token']:.3f} "
+        f"| {row['step_call_ms']:.3f} | {row['step_loop_ms']:.3f} "
+        f"| {row['ratio_vs_step_call']:.2f}x | {row['ratio_vs_step_loop']:.2f}x "
+        f"| {row['rerun_prefix_ms']:.2f} | {row['speedup_vs_rerun']:.0f}x |",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Beam search: keep the `num_beams` most probable partial sequences by joint probability."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from lstm_zoo.generation.samplers import Sampler, mask_padding
+from lstm_zoo.generation.step import run_prefix
+
+_NEG_INF = float("-inf")
+
+
+@keras.saving.register_keras_serializable(package="lstm_zoo")
+class BeamSampler(Sampler):
+    """Beam search over the carried recurrent states.
+
+    Each hypothesis y_1..y_n (the generated tokens after the prompt; the end token counts,
+    the prompt does not) has the joint log-probability S = sum_j log p(y_j | prompt, y_<j)
+    (with the temperature: log softmax(z / T)). Hypotheses are ranked by
+
+        S / lp(n),   lp(n) = ((5 + n) / 6) ** alpha        (Wu et al. 2016, GNMT)
+
+    with alpha = `length_penalty`; alpha = 0 (the default) ranks by joint probability alone.
+    At every step each live beam is extended by every token, and the `num_beams` best of the
+    num_beams x vocab candidates (and the finished beams) are kept. A beam that emits the end
+    token is frozen: its score no longer changes and it emits padding (0) until the end; a
+    sequence stops when all its beams are finished. With one beam this is greedy search.
+    As in keras-hub, finished and live hypotheses share the pool of `num_beams`: a finished
+    one leaves it only when `num_beams` better ones exist at that step.
+
+    Args:
+        num_beams: int >= 1.
+        length_penalty: float alpha >= 0 (see above; > 0 favours longer hypotheses).
+        return_all_beams: bool. Also return every beam, its length and its score, best first.
+        temperature: float > 0.
+    """
+
+    random = False
+
+    def __init__(self, num_beams=5, length_penalty=0.0, return_all_beams=False, temperature=1.0):
+        super().__init__(temperature)
+        if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
+            raise ValueError(f"num_beams must be an integer >= 1; got num_beams={num_beams!r}")
+        if isinstance(length_penalty, bool) or not float(length_penalty) >= 0.0:
+            raise ValueError(f"length_penalty must be >= 0; got length_penalty={length_penalty!r}")
+        self.num_beams = num_beams
+        self.length_penalty = float(length_penalty)
+        self.return_all_beams = bool(return_all_beams)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_beams": self.num_beams,
+            "length_penalty": self.length_penalty,
+            "return_all_beams": self.return_all_beams,
+        }
+
+    def get_next_token(self, logits, seed):
+        raise NotImplementedError("BeamSampler chooses whole hypotheses; call `run`.")
+
+    def _normalize(self, scores, generated):
+        if self.length_penalty == 0.0:
+            return scores
+        length = tf.cast(generated, scores.dtype)
+        return scores / ((5.0 + length) / 6.0) ** self.length_penalty
+
+    def run(self, step, tokens, prompt_lengths, max_length, end_token=None, seed=None):
+        """Beam search after each prompt; `Sampler.run` gives the contract. With
+        `return_all_beams` the result also has "beam_tokens" int32 [batch, beams, max_length],
+        "beam_lengths" int32 [batch, beams] and "beam_scores" float32 [batch, beams]
+        (S / lp(n), best first)."""
+        beams_k = self.num_beams
+        batch = tf.shape(tokens)[0]
+        columns = tf.range(max_length)[None, :]
+        t0 = tf.reduce_min(prompt_lengths) - 1
+        # The shared prompt prefix runs once per sequence, then the states are copied per beam.
+        states = run_prefix(step, tokens, t0, step.initial_states(batch))
+        states = tf.nest.map_structure(lambda s: tf.repeat(s, beams_k, axis=0), states)
+        beams = tf.repeat(tokens, beams_k, axis=0)  # [batch * beams, max_length]
+        # Only beam 0 is alive at first, so the first expansion has no duplicates.
+        first = tf.constant([0.0] + [_NEG_INF] * (beams_k - 1), tf.float32)
+        scores = tf.tile(first[None, :], [batch, 1])
+        generated = tf.zeros([batch, beams_k], tf.int32)
+        finished = tf.zeros([batch, beams_k], tf.bool)
+        lengths_in = tf.repeat(prompt_lengths, beams_k)
+        keep_order = tf.tile(tf.range(beams_k)[None, :], [batch, 1])
+        row_offset = (tf.range(batch) * beams_k)[:, None]
+
+        def done(scores, finished):
+            return tf.reduce_all(finished | tf.equal(scores, _NEG_INF))
+
+        def cond(t, beams, states, scores, generated, finished):
+            return tf.logical_and(t < max_length - 1, tf.logical_not(done(scores, finished)))
+
+        def body(t, beams, states, scores, generated, finished):
+            logits, new_states = step.next(tf.gather(beams, t, axis=1), states)
+            logits = mask_padding(tf.cast(logits, tf.float32))
+            if self.temperature != 1.0:
+                logits = logits / self.temperature
+            vocab = logits.shape[-1] if logits.shape[-1] is not None else tf.shape(logits)[-1]
+            log_probs = tf.reshape(tf.nn.log_softmax(logits), [batch, beams_k, vocab])
+            # A finished beam has one continuation: padding, at no cost.
+            frozen_row = mask_padding(tf.zeros([1, vocab]))
+            frozen_row = tf.where(tf.math.is_inf(frozen_row), 0.0, _NEG_INF)
+            log_probs = tf.where(finished[:, :, None], frozen_row, log_probs)
+            candidates = scores[:, :, None] + log_probs
+            candidate_generated = generated + tf.cast(~finished, tf.int32)
+            ranked = self._normalize(candidates, candidate_generated[:, :, None])
+            _, flat_index = tf.math.top_k(tf.reshape(ranked, [batch, -1]), k=beams_k)
+            parent = flat_index // vocab
+            chosen = flat_index % vocab
+            new_scores = tf.gather(tf.reshape(candidates, [batch, -1]), flat_index, batch_dims=1)
+            new_generated = tf.gather(candidate_generated, parent, batch_dims=1)
+            new_finished = tf.gather(finished, parent, batch_dims=1)
+            if end_token is not None:
+                new_finished = new_finished | tf.equal(chosen, end_token)
+            # Inside its prompt a sequence takes the prompt token on every beam, unscored.
+            forced = (t + 1 < prompt_lengths)[:, None]
+            prompt_token = tf.gather(tokens, t + 1, axis=1)
+            parent = tf.where(forced, keep_order, parent)
+            chosen = tf.where(forced, prompt_token[:, None], chosen)
+            new_scores = tf.where(forced, scores, new_scores)
+            new_generated = tf.where(forced, generated, new_generated)
+            new_finished = tf.where(forced, finished, new_finished)
+
+            rows = tf.reshape(row_offset + parent, [-1])
+            new_beams = tf.gather(beams, rows)
+            new_beams = tf.where(columns == t + 1, tf.reshape(chosen, [-1, 1]), new_beams)
+            new_states = tf.nest.map_structure(lambda s: tf.gather(s, rows), new_states)
+            # Gathers by computed rows lose the static batch size; the loop needs it back.
+            for new, old in zip(
+                tf.nest.flatten((new_beams, new_states, new_scores)),
+                tf.nest.flatten((beams, states, scores)),
+            ):
+                new.set_shape(old.shape)
+            return t + 1, new_beams, new_states, new_scores, new_generated, new_finished
+
+        _, beams, _, scores, generated, _ = tf.while_loop(
+            cond, body, (t0, beams, states, scores, generated, finished)
+        )
+        # Best first by the length-normalized score.
+        ranked = self._normalize(scores, generated)
+        ranked, order = tf.math.top_k(ranked, k=beams_k)
+        beam_lengths = tf.reshape(lengths_in, [batch, beams_k]) + generated
+        beam_lengths = tf.gather(beam_lengths, order, batch_dims=1)
+        beams = tf.gather(tf.reshape(beams, [batch, beams_k, max_length]), order, batch_dims=1)
+        result = {"tokens": beams[:, 0], "lengths": beam_lengths[:, 0]}
+        if self.return_all_beams:
+            result.update(beam_tokens=beams, beam_lengths=beam_lengths, beam_scores=ranked)
+        return result
