@@ -39,7 +39,8 @@ def generate_tokens(
             length are ignored). Width may exceed `max_length` if the lengths do not.
         prompt_lengths: int [batch]. Each in [1, min(width, max_length)]. (Checked by
             assertions in graph and eager mode; XLA drops assertions.)
-        max_length: int (Python). Total length of each output, prompt included.
+        max_length: int (Python), or a scalar int tensor outside XLA (a serving input). Total
+            length of each output, prompt included.
         sampler: str, config dict or `Sampler` (see `get_sampler`).
         end_token: int >= 1 or None.
         seed: None (zeros), an int, or an int32/int64 tensor of shape [2] or [] (a scalar s
@@ -78,12 +79,12 @@ def generate_tokens(
     ]
     with tf.control_dependencies(checks):
         tokens = tf.identity(prompt_ids[:, :max_length])
-    if isinstance(width, int):
+    if isinstance(width, int) and isinstance(max_length, int):
         if width < max_length:
             tokens = tf.pad(tokens, [[0, 0], [0, max_length - width]])
     else:
         tokens = tf.pad(tokens, [[0, 0], [0, tf.maximum(max_length - width, 0)]])
-        tokens = tf.ensure_shape(tokens, [None, max_length])
+        tokens = tf.ensure_shape(tokens, [None, max_length if isinstance(max_length, int) else None])
     columns = tf.range(max_length)[None, :]
     tokens = tf.where(columns < prompt_lengths[:, None], tokens, tf.zeros_like(tokens))
     return sampler.run(step, tokens, prompt_lengths, max_length, end_token, _as_seed(seed))
@@ -277,6 +278,15 @@ def _compiled(step, sampler, max_length, end_token, jit_compile):
 
 
 def _check_max_length(max_length):
+    """A Python int >= 1, or a scalar integer tensor (graph mode without XLA, e.g. a SavedModel
+    serving input: XLA needs the static int)."""
+    if isinstance(max_length, (tf.Tensor, tf.Variable)):
+        if not max_length.dtype.is_integer or max_length.shape.rank not in (0, None):
+            raise ValueError(f"max_length must be a scalar integer; got {max_length!r}")
+        max_length = tf.cast(max_length, tf.int32)
+        check = tf.debugging.assert_positive(max_length, message="max_length must be >= 1")
+        with tf.control_dependencies([check]):
+            return tf.identity(max_length)
     if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
         raise ValueError(f"max_length must be a Python int; got {max_length!r}")
     if max_length < 1:
