@@ -80,7 +80,7 @@ def plot_gate_heatmaps(activations, tokens, path, units=None, title=None, exampl
     n_rows, n_cols = len(panels), len(columns)
     label_size = 8 if steps <= 40 else 6
     width = min(4 + 0.28 * steps, 40) * n_cols
-    height = 1.0 + n_rows * max(1.6, 0.12 * len(shown) + 0.9)
+    height = 1.0 + n_rows * max(1.5, 0.07 * len(shown) + 0.7)
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(n_rows, n_cols, squeeze=False)
@@ -259,7 +259,7 @@ def _read_history(history):
     """(epochs [n], {metric: float array [n]}) from a History, a dict or a CSVLogger file."""
     if isinstance(history, keras.callbacks.History):
         source = "History"
-        epochs = [e + 1 for e in history.epoch] if history.epoch else None
+        epochs = [e + 1 for e in getattr(history, "epoch", None) or []] or None
         history = history.history
     elif isinstance(history, dict):
         source, epochs = "history dict", None
