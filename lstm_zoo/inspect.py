@@ -77,7 +77,8 @@ def gate_activations(layer, inputs, mask=None, initial_state=None):
 
     Example:
 
-    >>> layer = lstm_zoo.layers.LSTM(4, return_sequences=True)
+    >>> from lstm_zoo.layers import LSTM
+    >>> layer = LSTM(4, return_sequences=True)
     >>> x = np.ones((2, 3, 5), "float32")
     >>> _ = layer(x)
     >>> gates = gate_activations(layer, x)

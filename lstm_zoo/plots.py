@@ -41,8 +41,9 @@ def plot_gate_heatmaps(activations, tokens, path, units=None, title=None, exampl
         path: str or PathLike of the PNG (its folder is created).
         units: which units to show (the same rows in every panel). None: all if there are at
             most 32, else the 32 whose hidden state varies most over the sentence's unmasked
-            steps; an int n: the n most varying; a sequence of ints: those units. Rows are in
-            increasing unit index and labelled with it.
+            steps (variance over time, summed over both directions of a Bidirectional); an int
+            n: the n most varying; a sequence of ints: those units. Rows are in increasing
+            unit index and labelled with it.
         title: str or None. Figure title.
         example: int. Which sequence of the batch to draw.
 
