@@ -77,7 +77,8 @@ def gate_activations(layer, inputs, mask=None, initial_state=None):
 
     Example:
 
-    >>> layer = lstm_zoo.layers.LSTM(4, return_sequences=True)
+    >>> from lstm_zoo.layers import LSTM
+    >>> layer = LSTM(4, return_sequences=True)
     >>> x = np.ones((2, 3, 5), "float32")
     >>> _ = layer(x)
     >>> gates = gate_activations(layer, x)
@@ -252,6 +253,11 @@ def _value(weight):
     return tf.convert_to_tensor(keras.ops.convert_to_tensor(weight))
 
 
+def _to_numpy(value):
+    """A numpy array from an array, a tensor or a variable."""
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
 def _check_built(layer):
     if not layer.built:
         raise ValueError(
@@ -261,7 +267,7 @@ def _check_built(layer):
 
 
 def _check_inputs(inputs, input_dim):
-    x = keras.ops.convert_to_numpy(inputs)
+    x = _to_numpy(inputs)
     if x.ndim != 3:
         raise ValueError(
             f"inputs must have rank 3 [batch, time, features]; got shape {tuple(x.shape)}."
@@ -281,7 +287,7 @@ def _check_inputs(inputs, input_dim):
 def _check_mask(mask, shape):
     if mask is None:
         return np.ones(shape, dtype=bool)
-    mask = keras.ops.convert_to_numpy(mask)
+    mask = _to_numpy(mask)
     if tuple(mask.shape) != tuple(shape):
         raise ValueError(
             f"mask must have shape [batch, time] = {tuple(shape)}; got {tuple(mask.shape)}."
@@ -306,7 +312,7 @@ def _initial_states(layer, equations, initial_state, batch):
             f"{layer.name!r} takes {count} initial state tensor(s) of shape "
             f"[batch, {equations.units}]; got {len(states)}."
         )
-    states = [keras.ops.convert_to_numpy(keras.ops.convert_to_tensor(s)) for s in states]
+    states = [_to_numpy(s) for s in states]
     for index, state in enumerate(states):
         if tuple(state.shape) != (batch, equations.units):
             raise ValueError(

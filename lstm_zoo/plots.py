@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 from lstm_zoo.inspect import GRU_KEYS, LSTM_KEYS
 
@@ -40,8 +41,9 @@ def plot_gate_heatmaps(activations, tokens, path, units=None, title=None, exampl
         path: str or PathLike of the PNG (its folder is created).
         units: which units to show (the same rows in every panel). None: all if there are at
             most 32, else the 32 whose hidden state varies most over the sentence's unmasked
-            steps; an int n: the n most varying; a sequence of ints: those units. Rows are in
-            increasing unit index and labelled with it.
+            steps (variance over time, summed over both directions of a Bidirectional); an int
+            n: the n most varying; a sequence of ints: those units. Rows are in increasing
+            unit index and labelled with it.
         title: str or None. Figure title.
         example: int. Which sequence of the batch to draw.
 
@@ -77,18 +79,18 @@ def plot_gate_heatmaps(activations, tokens, path, units=None, title=None, exampl
         raise ValueError(f"Got {len(tokens)} tokens for {steps} time steps.")
     shown = _units_to_show(units, columns, total_units)
 
-    n_rows, n_cols = len(panels), len(columns)
     label_size = 8 if steps <= 40 else 6
-    width = min(4 + 0.28 * steps, 40) * n_cols
-    height = 1.0 + n_rows * max(1.6, 0.12 * len(shown) + 0.9)
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    longest = max((len(str(token)) for token in tokens), default=1)
+    layout = _HeatmapLayout(len(panels), len(columns), steps, len(shown), longest, title)
+    figure = Figure(figsize=layout.size, dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.subplots(n_rows, n_cols, squeeze=False)
     for col, (direction, arrays, mask) in enumerate(columns):
         for row, key in enumerate(panels):
+            heatmap_box, colorbar_box = layout.boxes(row, col)
+            ax = figure.add_axes(heatmap_box)
             values = arrays[key][:, shown].T  # [units, time]
             scale = _scale(key, values[:, mask])
-            image = axes[row, col].imshow(
+            image = ax.imshow(
                 np.ma.masked_array(values, np.broadcast_to(~mask, values.shape)),
                 aspect="auto",
                 interpolation="nearest",
@@ -97,13 +99,49 @@ def plot_gate_heatmaps(activations, tokens, path, units=None, title=None, exampl
                 vmax=scale[1],
             )
             name = key if not direction else f"{direction}: {key}"
-            _label_axes(axes[row, col], name, tokens, shown, label_size, last=row == n_rows - 1)
-            figure.colorbar(image, ax=axes[row, col], fraction=0.04, pad=0.01)
+            _label_axes(ax, name, tokens, shown, label_size, last=row == len(panels) - 1)
+            colorbar = figure.colorbar(image, cax=figure.add_axes(colorbar_box))
+            colorbar.ax.tick_params(labelsize=7)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, y=1.0 - 0.1 / layout.size[1], va="top")
     _makedirs(path)
     figure.savefig(path, format="png")
     return path
+
+
+class _HeatmapLayout:
+    """Fixed margins in inches (a layout engine would measure every label, several times
+    slower): panels stacked per direction, a colorbar right of each."""
+
+    left, colorbar_gap, colorbar_width, colorbar_labels, panel_gap = 0.7, 0.08, 0.15, 0.55, 0.35
+
+    def __init__(self, rows, cols, steps, units, longest_token, title):
+        self.rows, self.cols = rows, cols
+        self.panel_width = min(max(3.0, 0.28 * steps), 36.0)
+        self.panel_height = max(1.0, 0.07 * units + 0.4)
+        self.bottom = 0.25 + min(longest_token, 20) * 0.075
+        self.top = 0.35 + (0.35 if title else 0.0)
+        self.column_width = (
+            self.left
+            + self.panel_width
+            + self.colorbar_gap
+            + self.colorbar_width
+            + self.colorbar_labels
+        )
+        self.size = (
+            cols * self.column_width,
+            self.bottom + rows * self.panel_height + (rows - 1) * self.panel_gap + self.top,
+        )
+
+    def boxes(self, row, col):
+        """(heatmap, colorbar) rectangles [left, bottom, width, height] in figure fractions."""
+        width, height = self.size
+        x = col * self.column_width + self.left
+        y = self.bottom + (self.rows - 1 - row) * (self.panel_height + self.panel_gap)
+        heatmap = [x / width, y / height, self.panel_width / width, self.panel_height / height]
+        colorbar_x = x + self.panel_width + self.colorbar_gap
+        colorbar = [colorbar_x / width, y / height, self.colorbar_width / width, heatmap[3]]
+        return heatmap, colorbar
 
 
 def _directions(activations):
@@ -240,6 +278,8 @@ def plot_training_curves(history, path, title=None):
         finite = np.concatenate([series[k][np.isfinite(series[k])] for k in keys])
         if "perplexity" in family and finite.size and finite.min() > 0:
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+            ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
         ax.set_title(family, fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -259,7 +299,7 @@ def _read_history(history):
     """(epochs [n], {metric: float array [n]}) from a History, a dict or a CSVLogger file."""
     if isinstance(history, keras.callbacks.History):
         source = "History"
-        epochs = [e + 1 for e in history.epoch] if history.epoch else None
+        epochs = [e + 1 for e in getattr(history, "epoch", None) or []] or None
         history = history.history
     elif isinstance(history, dict):
         source, epochs = "history dict", None

@@ -147,9 +147,9 @@ def test_stateful_layer_starts_from_its_current_states_and_keeps_them():
     layer = layers.LSTM(UNITS, return_sequences=True, stateful=True)
     x = random_inputs((2, 4, 3), seed=4)
     layer(x)  # states now hold the end of the first batch
-    before = _numpy(layer.states)
+    before = [s.numpy() for s in layer.states]
     gates = gate_activations(layer, x)
-    np.testing.assert_array_equal(_numpy(layer.states)[0], before[0])
+    np.testing.assert_array_equal(layer.states[0].numpy(), before[0])
     expected = _numpy([layer(x)])[0]  # the layer's own second call, from the same states
     np.testing.assert_allclose(gates["hidden"], expected, atol=1e-5)
 
