@@ -246,8 +246,71 @@ def _tag_signatures(module, model, encoder, labels):
     return {"tag": tag, "tag_tokens": tag_tokens, "serving_default": tag}
 
 
-def _generate_signatures(module, model, encoder, samplers, num_beams, end_token, max_length):
-    raise NotImplementedError("generation export arrives with lstm_zoo.generation")
+def _generate_signatures(module, model, encoder, samplers, num_beams, end_token, _):
+    from lstm_zoo.generation import generate_tokens, get_sampler, step_model
+
+    if not samplers:
+        raise ValueError("task='generate' needs at least one sampler name")
+    end_id = None
+    if end_token is not None:
+        if end_token not in encoder.vocabulary:
+            raise ValueError(f"end_token {end_token!r} is not in the vocabulary")
+        end_id = encoder.vocabulary.index(end_token)
+    step = step_model(model)
+    spec = [
+        tf.TensorSpec([None], tf.string, name="prompts"),
+        tf.TensorSpec([], tf.int32, name="max_length"),
+        tf.TensorSpec([2], tf.int32, name="seed"),
+    ]
+    signatures = {}
+    for name in samplers:
+        sampler = get_sampler(name, num_beams=num_beams) if name == "beam" else get_sampler(name)
+        signatures[f"generate_{name}"] = _generate_function(
+            encoder, step, sampler, end_id, spec, f"generate_{name}", generate_tokens
+        )
+    signatures["generate"] = signatures[f"generate_{samplers[0]}"]
+    signatures["serving_default"] = signatures["generate"]
+    return signatures
+
+
+def _generate_function(encoder, step, sampler, end_id, spec, where, generate_tokens):
+    """A signature: prompts, max_length, seed -> token_ids, lengths, texts, continuations.
+
+    Texts drop a final end token, as `lstm_zoo.generation.generate_text` does."""
+
+    @tf.function(input_signature=spec)
+    def generate(prompts, max_length, seed):
+        ids, prompt_lengths = encoder.encode(prompts, where)
+        result = generate_tokens(step, ids, prompt_lengths, max_length, sampler, end_id, seed)
+        tokens, lengths = result["tokens"], result["lengths"]
+        text_lengths = lengths
+        if end_id is not None:
+            last = tf.gather(tokens, tf.maximum(lengths - 1, 0), batch_dims=1)
+            text_lengths = lengths - tf.cast((last == end_id) & (lengths > 1), tf.int32)
+        words = encoder.decode(tokens, text_lengths)
+        continuation = tf.RaggedTensor.from_row_lengths(
+            tf.gather(
+                words.flat_values,
+                _ranges_after(words.row_starts(), prompt_lengths, text_lengths),
+            ),
+            tf.maximum(text_lengths - prompt_lengths, 0),
+        )
+        return {
+            "token_ids": tokens,
+            "lengths": lengths,
+            "texts": encoder.join(words),
+            "continuations": encoder.join(continuation),
+        }
+
+    return generate
+
+
+def _ranges_after(starts, offsets, ends):
+    """Flat indices starts[b] + [offsets[b], ends[b]) for every row b."""
+    counts = tf.maximum(ends - offsets, 0)
+    row = tf.repeat(tf.range(tf.size(counts)), counts)
+    within = tf.range(tf.reduce_sum(counts)) - tf.repeat(tf.cumsum(counts, exclusive=True), counts)
+    return tf.gather(tf.cast(starts, tf.int32) + offsets, row) + within
 
 
 def class_probabilities(model, ids):

@@ -218,3 +218,69 @@ def test_keras_files_of_every_factory_load_with_safe_mode_and_give_identical_out
         e = expected[key] if key else expected
         a = actual[key] if key else actual
         np.testing.assert_array_equal(a, e)
+
+
+@pytest.fixture(scope="module")
+def language_export(tmp_path_factory):
+    from lstm_zoo.data import Vocabulary
+
+    keras.utils.set_random_seed(11)
+    vocabulary = Vocabulary(["<pad>", "<eos>", "<unk>"] + [f"w{i}" for i in range(9)])
+    model = language_model(len(vocabulary), cell="peephole", units=8, num_layers=2)
+    # Sharper, varied distributions than a fresh model's near-uniform ones.
+    weights = model.get_weights()
+    model.set_weights([w * 4.0 for w in weights])
+    path = str(tmp_path_factory.mktemp("lm") / "saved")
+    export_saved_model(
+        model,
+        path,
+        "generate",
+        vocabulary,
+        samplers=("greedy", "beam", "top_k"),
+        num_beams=3,
+        end_token="<eos>",
+    )
+    return model, vocabulary, path
+
+
+def test_generate_served_by_tensorflow_alone_equals_generate_text(language_export, tmp_path):
+    from lstm_zoo.generation import generate_text
+
+    model, vocabulary, path = language_export
+    prompts = ["w1 w2 w3", "w4", "w5 zebra"]
+    inputs = {"prompts": prompts, "max_length": 9, "seed": [0, 7]}
+    served = serve_in_fresh_process(
+        tmp_path,
+        {name: (path, f"generate_{name}", inputs) for name in ("greedy", "beam", "top_k")},
+    )
+    for name, kwargs in (("greedy", {}), ("beam", {"num_beams": 3}), ("top_k", {})):
+        expected = generate_text(
+            model,
+            vocabulary,
+            prompts,
+            max_length=9,
+            sampler=name,
+            end_token="<eos>",
+            seed=7,
+            **kwargs,
+        )
+        texts = [t.decode() if isinstance(t, bytes) else t for t in served[name]["texts"]]
+        assert texts == expected, name
+        continuations = [
+            t.decode() if isinstance(t, bytes) else t for t in served[name]["continuations"]
+        ]
+        for prompt, text, continuation in zip(prompts, texts, continuations):
+            read = " ".join(w if w in vocabulary.index else "<unk>" for w in prompt.split())
+            assert text == (read + " " + continuation).strip()
+
+
+def test_generate_signature_checks_its_inputs(language_export):
+    _, _, path = language_export
+    generate = tf.saved_model.load(path).signatures["generate"]
+    seed = tf.constant([0, 0])
+    out = generate(prompts=tf.constant(["w1"]), max_length=tf.constant(4), seed=seed)
+    assert out["token_ids"].shape == (1, 4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="exceeds max_length"):
+        generate(prompts=tf.constant(["w1 w2 w3"]), max_length=tf.constant(2), seed=seed)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="has no tokens"):
+        generate(prompts=tf.constant([""]), max_length=tf.constant(4), seed=seed)

@@ -84,7 +84,9 @@ def generate_tokens(
             tokens = tf.pad(tokens, [[0, 0], [0, max_length - width]])
     else:
         tokens = tf.pad(tokens, [[0, 0], [0, tf.maximum(max_length - width, 0)]])
-        tokens = tf.ensure_shape(tokens, [None, max_length if isinstance(max_length, int) else None])
+        tokens = tf.ensure_shape(
+            tokens, [None, max_length if isinstance(max_length, int) else None]
+        )
     columns = tf.range(max_length)[None, :]
     tokens = tf.where(columns < prompt_lengths[:, None], tokens, tf.zeros_like(tokens))
     return sampler.run(step, tokens, prompt_lengths, max_length, end_token, _as_seed(seed))
