@@ -124,12 +124,15 @@ def main_demo(data=None, output="runs/demo", epochs=None, seed=0, cell="zoo_lstm
         f"(vocabulary {len(run.vocabulary):,}; a uniform guess: {len(run.vocabulary) - 1:,})"
     )
 
+    from lstm_zoo.data import Vocabulary
+
+    vocabulary = Vocabulary(run.vocabulary)
     max_length = 20
     samples = {}
     for sampler, kwargs in (("greedy", {}), ("top_k", {"k": 10}), ("beam", {"num_beams": 4})):
         samples[sampler] = generate_text(
             model,
-            run.vocabulary,
+            vocabulary,
             list(PROMPTS),
             max_length=max_length,
             sampler=sampler,

@@ -99,6 +99,7 @@ def train(
         validation_data=data.get("valid"),
         epochs=epochs,
         verbose=verbose,
+        shuffle=False,  # tf.data pipelines shuffle themselves; LM windows must stay in order
         callbacks=_callbacks(output, data.pop("callbacks", [])),
     )
     run.settings["epochs"] = epochs
