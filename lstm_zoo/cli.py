@@ -27,34 +27,14 @@ def _cells(args):
 
 
 def _train(args):
-    from lstm_zoo.tasks import train
+    from dataclasses import fields
 
-    _check_files(args.train, args.valid, args.test, args.embeddings)
-    run, _, _ = train(
-        args.task,
-        train_path=args.train,
-        valid_path=args.valid,
-        test_path=args.test,
-        tfds_name=args.tfds,
-        data_dir=args.data_dir,
-        output=args.output,
-        cell=args.cell,
-        preset=args.preset,
-        epochs=args.epochs,
-        units=args.units,
-        num_layers=args.layers,
-        batch_size=args.batch_size,
-        num_steps=args.num_steps,
-        max_vocabulary=args.max_vocabulary,
-        level=args.level,
-        lowercase=args.lowercase,
-        embeddings_path=args.embeddings,
-        bidirectional=args.bidirectional,
-        crf=args.crf,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    from lstm_zoo.tasks import TrainOptions, train
+
+    _check_files(args.train_path, args.valid_path, args.test_path, args.embeddings_path)
+    options = {f.name: getattr(args, f.name) for f in fields(TrainOptions)}
+    verbose = 1 if sys.stdout.isatty() else 2
+    run, _, _ = train(args.task, output=args.output, verbose=verbose, **options)
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in run.metrics.items())
     print(f"wrote {args.output} (model.keras, checkpoints/, logs/, training_curves.png)")
     print(f"final: {metrics}")
@@ -191,12 +171,17 @@ def build_parser():
     data = train.add_argument_group("data (local files, or --tfds for sentiment)")
     data.add_argument(
         "--train",
+        dest="train_path",
         help="lm: text, one sentence a line (PTB); sentiment: 'LABEL text' "
         "lines (SST) or a CSV with review,label (IMDB); tagger: .conllu or CoNLL-2003 columns",
     )
-    data.add_argument("--valid", help="validation file, same format")
-    data.add_argument("--test", help="test file, same format (evaluated once at the end)")
-    data.add_argument("--tfds", help="a tensorflow-datasets name (imdb_reviews, glue/sst2)")
+    data.add_argument("--valid", dest="valid_path", help="validation file, same format")
+    data.add_argument(
+        "--test", dest="test_path", help="test file, same format (evaluated once at the end)"
+    )
+    data.add_argument(
+        "--tfds", dest="tfds_name", help="a tensorflow-datasets name (imdb_reviews, glue/sst2)"
+    )
     data.add_argument("--data-dir", help="tfds data_dir holding the prepared dataset")
     model = train.add_argument_group("model")
     model.add_argument("--cell", default="lstm", help="a registry name (lstm-zoo cells)")
@@ -206,10 +191,14 @@ def build_parser():
         "ptb-small); sentiment: seed-keras-next-word|seed-torch-lstmnet",
     )
     model.add_argument("--units", type=int)
-    model.add_argument("--layers", type=int, help="number of recurrent layers")
+    model.add_argument("--layers", dest="num_layers", type=int, help="number of recurrent layers")
     model.add_argument("--bidirectional", action="store_true", help="sentiment: BiRNN")
     model.add_argument("--crf", action="store_true", help="tagger: CRF head")
-    model.add_argument("--embeddings", help="GloVe/word2vec/fastText vectors (sentiment, tagger)")
+    model.add_argument(
+        "--embeddings",
+        dest="embeddings_path",
+        help="GloVe/word2vec/fastText vectors (sentiment, tagger)",
+    )
     model.add_argument("--level", default="word", choices=("word", "char"), help="lm tokens")
     model.add_argument("--lowercase", action="store_true", help="lowercase words (not lm)")
     model.add_argument("--max-vocabulary", type=int, help="keep the most frequent words")

@@ -9,6 +9,7 @@ history.csv and training_curves.png.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import keras
@@ -20,77 +21,71 @@ TASK_NAMES = ("lm", "sentiment", "tagger")
 UNK = "<unk>"
 
 
-def train(
-    task,
-    train_path=None,
-    valid_path=None,
-    test_path=None,
-    tfds_name=None,
-    data_dir=None,
-    output="runs/latest",
-    cell="lstm",
-    preset=None,
-    epochs=None,
-    units=None,
-    num_layers=None,
-    batch_size=None,
-    num_steps=None,
-    max_vocabulary=None,
-    level="word",
-    lowercase=False,
-    embeddings_path=None,
-    bidirectional=False,
-    crf=False,
-    char_features=False,
-    learning_rate=None,
-    seed=0,
-    verbose=1,
-    log=print,
-):
+@dataclass
+class TrainOptions:
+    """What `train` takes besides the task: data, model and training settings.
+
+    Data: `train_path`, `valid_path`, `test_path` (local files), or `tfds_name` (+ `data_dir`).
+    Model: `cell` (registry name), `preset`, `units`, `num_layers`, `bidirectional`
+    (sentiment), `crf` (tagger), `embeddings_path` (vector file), `level` ("word"/"char", lm),
+    `lowercase`, `max_vocabulary`. Training: `epochs` (default: the preset's, or 3),
+    `batch_size`, `num_steps` (lm), `learning_rate`, `seed`.
+    """
+
+    train_path: str | None = None
+    valid_path: str | None = None
+    test_path: str | None = None
+    tfds_name: str | None = None
+    data_dir: str | None = None
+    cell: str = "lstm"
+    preset: str | None = None
+    epochs: int | None = None
+    units: int | None = None
+    num_layers: int | None = None
+    batch_size: int | None = None
+    num_steps: int | None = None
+    max_vocabulary: int | None = None
+    level: str = "word"
+    lowercase: bool = False
+    embeddings_path: str | None = None
+    bidirectional: bool = False
+    crf: bool = False
+    learning_rate: float | None = None
+    seed: int = 0
+
+
+def train(task, output="runs/latest", verbose=1, log=print, **options):
     """Train `task` ("lm", "sentiment" or "tagger") and write the run directory `output`.
+
+    Args:
+        **options: the fields of `TrainOptions`.
 
     Returns:
         (Run, model, keras History).
     """
     if task not in TASK_NAMES:
         raise ValueError(f"task must be one of {', '.join(TASK_NAMES)}; got {task!r}")
-    if train_path is None and tfds_name is None:
+    unknown = sorted(set(options) - {f.name for f in fields(TrainOptions)})
+    if unknown:
+        raise ValueError(f"unknown training options: {', '.join(unknown)}")
+    o = TrainOptions(**options)
+    if o.train_path is None and o.tfds_name is None:
         raise ValueError("give training data: a local file (--train) or a tfds name (--tfds)")
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(o.seed)
     settings = {
-        "cell": cell,
-        "preset": preset,
-        "train": str(train_path) if train_path else None,
-        "valid": str(valid_path) if valid_path else None,
-        "test": str(test_path) if test_path else None,
-        "tfds": tfds_name,
-        "seed": seed,
+        "cell": o.cell,
+        "preset": o.preset,
+        **{
+            k: str(v) if v else None
+            for k, v in (("train", o.train_path), ("valid", o.valid_path), ("test", o.test_path))
+        },
+        "tfds": o.tfds_name,
+        "seed": o.seed,
     }
     trainer = {"lm": _train_language_model, "sentiment": _train_sentiment, "tagger": _train_tagger}
-    run, model, data = trainer[task](
-        train_path=train_path,
-        valid_path=valid_path,
-        test_path=test_path,
-        tfds_name=tfds_name,
-        data_dir=data_dir,
-        cell=cell,
-        preset=preset,
-        units=units,
-        num_layers=num_layers,
-        batch_size=batch_size,
-        num_steps=num_steps,
-        max_vocabulary=max_vocabulary,
-        level=level,
-        lowercase=lowercase,
-        embeddings_path=embeddings_path,
-        bidirectional=bidirectional,
-        crf=crf,
-        char_features=char_features,
-        learning_rate=learning_rate,
-        settings=settings,
-        log=log,
-    )
-    epochs = epochs or data.pop("epochs", 3)
+    arguments = {k: v for k, v in asdict(o).items() if k not in ("epochs", "seed")}
+    run, model, data = trainer[task](**arguments, settings=settings, log=log)
+    epochs = o.epochs or data.pop("epochs", 3)
     data.pop("epochs", None)
     output = Path(output)
     save_run(output, run)  # vocabulary first: a crash mid-training keeps a readable run
@@ -306,22 +301,11 @@ def _train_sentiment(
             k: _read_tfds_classification(tfds_name, s, data_dir) for k, s in splits.items() if s
         }
     else:
-        read = {"train": read_classification_file(train_path)}
-        if valid_path:
-            read["valid"] = read_classification_file(valid_path)
-        if test_path:
-            read["test"] = read_classification_file(test_path)
+        read = _read_splits(read_classification_file, train_path, valid_path, test_path)
     texts, _, label_names = read["train"]
     vocabulary = build_vocabulary(texts, max_size=max_vocabulary, lowercase=lowercase)
     log(f"training texts {len(texts):,}, vocabulary {len(vocabulary):,}")
-    matrix = None
-    if embeddings_path:
-        from lstm_zoo.embeddings import load_embeddings
-
-        matrix, report = load_embeddings(
-            embeddings_path, vocabulary, reserved=2, lowercase_fallback=True
-        )
-        log(str(report))
+    matrix = _pretrained_vectors(embeddings_path, vocabulary, log)
     batch_size = batch_size or 32
     run = Run("sentiment", vocabulary, labels=label_names, lowercase=lowercase, settings=settings)
     data = {
@@ -384,22 +368,12 @@ def _train_tagger(
             "tagging trains on local files here (--train x.conllu or a CoNLL-2003 file); "
             "tfds conll2003 sentences: lstm_zoo.data.tfds.load_tfds('conll2003')"
         )
-    read = {"train": read_tagged_file(train_path)}
-    for key, path in (("valid", valid_path), ("test", test_path)):
-        if path:
-            read[key] = read_tagged_file(path)
+    read = _read_splits(read_tagged_file, train_path, valid_path, test_path)
     words, tags = build_tagging_vocabularies(
         read["train"], max_words=max_vocabulary, lowercase=lowercase
     )
     log(f"training sentences {len(read['train']):,}, words {len(words):,}, tags {len(tags)}")
-    matrix = None
-    if embeddings_path:
-        from lstm_zoo.embeddings import load_embeddings
-
-        matrix, report = load_embeddings(
-            embeddings_path, words, reserved=2, lowercase_fallback=True
-        )
-        log(str(report))
+    matrix = _pretrained_vectors(embeddings_path, words, log)
     batch_size = batch_size or 32
     run = Run("tagger", words, labels=tags, lowercase=lowercase, settings=settings)
     data = {
@@ -422,6 +396,23 @@ def _train_tagger(
 
 
 # ------------------------------------------------------------------ data for a run
+
+
+def _read_splits(reader, train_path, valid_path, test_path):
+    """{"train": ..., "valid": ..., "test": ...} of the given files through `reader`."""
+    paths = {"train": train_path, "valid": valid_path, "test": test_path}
+    return {key: reader(path) for key, path in paths.items() if path}
+
+
+def _pretrained_vectors(path, vocabulary, log):
+    """The [vocabulary, dim] matrix of a vector file (0 padding, 1 unknown), or None."""
+    if not path:
+        return None
+    from lstm_zoo.embeddings import load_embeddings
+
+    matrix, report = load_embeddings(path, vocabulary, reserved=2, lowercase_fallback=True)
+    log(str(report))
+    return matrix
 
 
 def _dataset_for(run, model, path, examples=None, batch_size=None, shuffle=False):
