@@ -106,7 +106,11 @@ class BeamSampler(Sampler):
             per_row = beams_k if vocab is None else min(beams_k, vocab)
             frozen_row = tf.constant([0.0] + [_NEG_INF] * (per_row - 1), tf.float32)
             top_logits, top_ids = topk.top_k(logits, per_row)
-            log_probs = top_logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+            row_max = top_logits[:, :1]  # the row maximum comes with the top-k
+            log_norm = row_max + tf.math.log(
+                tf.reduce_sum(tf.exp(logits - row_max), axis=-1, keepdims=True)
+            )
+            log_probs = top_logits - log_norm
             log_probs = tf.reshape(log_probs, [batch, beams_k, per_row])
             top_ids = tf.reshape(top_ids, [batch, beams_k, per_row])
             # A finished beam has one continuation: padding, at no cost.
