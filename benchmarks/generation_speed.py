@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -47,22 +46,18 @@ NUM_BEAMS = 5
 NEW_TOKENS = 50  # prompts of one token; no end token, so every step runs
 MAX_LENGTH = 1 + NEW_TOKENS
 JIT = [False, True]
-REPEATS = 5  # median of REPEATS timed calls after one warm-up call
-STEP_CALLS = 200  # step-function calls per timed block (median of REPEATS blocks)
+ROUNDS = 7  # interleaved timed rounds after one warm-up call; the minimum is kept
+STEP_CALLS = 100  # step-function calls per timed block
 OUT = os.path.join(os.path.dirname(__file__), "out", "generation_speed.json")
 
 
-def median_time(function, repeats=REPEATS):
-    function()  # warm-up (trace, compile)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed(function):
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
 
 
-def generation_time(step, batch, sampler, jit):
+def generation_call(step, batch, sampler, jit):
     prompts = tf.constant(np.random.RandomState(0).randint(1, VOCAB, (batch, 1)), tf.int32)
     lengths = tf.ones([batch], tf.int32)
     seed = tf.constant([0, 1], tf.int64)
@@ -75,10 +70,10 @@ def generation_time(step, batch, sampler, jit):
         tokens = run(prompts, lengths, seed).numpy()
         assert tokens.shape == (batch, MAX_LENGTH) and (tokens[:, -1] > 0).all()
 
-    return median_time(call) / NEW_TOKENS
+    return call, NEW_TOKENS
 
 
-def step_call_time(step, rows, jit):
+def step_call(step, rows, jit):
     tokens = tf.fill([rows], 7)
     states = step.initial_states(rows)
     function = tf.function(step.next, jit_compile=jit)
@@ -88,10 +83,10 @@ def step_call_time(step, rows, jit):
             logits, _ = function(tokens, states)
         logits.numpy()
 
-    return median_time(block) / STEP_CALLS
+    return block, STEP_CALLS
 
 
-def step_loop_time(step, rows, jit):
+def step_loop(step, rows, jit):
     tokens = tf.fill([rows], 7)
 
     @tf.function(jit_compile=jit)
@@ -106,50 +101,64 @@ def step_loop_time(step, rows, jit):
             (0, step.initial_states(rows), tf.constant(0.0)),
         )[2]
 
-    return median_time(lambda: loop().numpy()) / NEW_TOKENS
+    return (lambda: loop().numpy()), NEW_TOKENS
 
 
-def rerun_time(model, batch, jit):
+def rerun_call(model, batch, jit):
     tokens = tf.constant(np.random.RandomState(0).randint(1, VOCAB, (batch, MAX_LENGTH)), tf.int32)
     function = tf.function(lambda x: model(x, training=False), jit_compile=jit)
-    return median_time(lambda: function(tokens).numpy())
+    return (lambda: function(tokens).numpy()), 1
+
+
+def measure(cases):
+    """Seconds per unit of each case: warm up all, then ROUNDS interleaved rounds; the minimum
+    (the run least disturbed by the other jobs on this shared machine)."""
+    for function, _ in cases.values():
+        function()
+    times = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, (function, units) in cases.items():
+            times[name].append(timed(function) / units)
+    return {name: min(values) for name, values in times.items()}
 
 
 def main():
     keras.utils.set_random_seed(0)
-    tf.config.threading.set_inter_op_parallelism_threads(2)
     rows = []
     for cell in CELLS:
         model = language_model(VOCAB, cell=cell, units=UNITS, num_layers=LAYERS, init_scale=0.1)
         step = step_model(model)
         for jit in JIT:
             for batch in BATCHES:
-                refs = {}
-                for width in (batch, batch * NUM_BEAMS):
-                    refs[width] = (
-                        step_call_time(step, width, jit),
-                        step_loop_time(step, width, jit),
-                    )
-                rerun = rerun_time(model, batch, jit)
+                wide = batch * NUM_BEAMS
+                t = measure(
+                    {
+                        "greedy": generation_call(step, batch, "greedy", jit),
+                        "beam": generation_call(step, batch, BeamSampler(NUM_BEAMS), jit),
+                        "call": step_call(step, batch, jit),
+                        "call_wide": step_call(step, wide, jit),
+                        "loop": step_loop(step, batch, jit),
+                        "loop_wide": step_loop(step, wide, jit),
+                        "rerun": rerun_call(model, batch, jit),
+                    }
+                )
                 for sampler in ("greedy", "beam"):
-                    kind = "greedy" if sampler == "greedy" else f"beam {NUM_BEAMS}"
-                    sampler_object = "greedy" if sampler == "greedy" else BeamSampler(NUM_BEAMS)
-                    per_token = generation_time(step, batch, sampler_object, jit)
-                    width = batch if sampler == "greedy" else batch * NUM_BEAMS
-                    call, loop = refs[width]
+                    per_token = t[sampler]
+                    suffix = "" if sampler == "greedy" else "_wide"
+                    call, loop = t["call" + suffix], t["loop" + suffix]
                     row = {
                         "cell": cell,
                         "jit_compile": jit,
                         "batch": batch,
-                        "sampler": kind,
+                        "sampler": "greedy" if sampler == "greedy" else f"beam {NUM_BEAMS}",
                         "tokens_per_s": batch / per_token,
                         "ms_per_token": per_token * 1e3,
                         "step_call_ms": call * 1e3,
                         "step_loop_ms": loop * 1e3,
                         "ratio_vs_step_call": per_token / call,
                         "ratio_vs_step_loop": per_token / loop,
-                        "rerun_prefix_ms": rerun * 1e3,
-                        "speedup_vs_rerun": rerun / per_token,
+                        "rerun_prefix_ms": t["rerun"] * 1e3,
+                        "speedup_vs_rerun": t["rerun"] / per_token,
                     }
                     rows.append(row)
                     print_row(row)
@@ -166,7 +175,8 @@ def main():
             "layers": LAYERS,
             "new_tokens": NEW_TOKENS,
             "num_beams": NUM_BEAMS,
-            "repeats": REPEATS,
+            "rounds": ROUNDS,
+            "step_calls": STEP_CALLS,
         },
     }
     with open(OUT, "w") as handle:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from lstm_zoo.generation import topk
 from lstm_zoo.generation.samplers import Sampler, mask_padding
 from lstm_zoo.generation.step import run_prefix
 
@@ -23,9 +24,10 @@ class BeamSampler(Sampler):
 
     with alpha = `length_penalty`; alpha = 0 (the default) ranks by joint probability alone.
     At every step each live beam is extended by every token, and the `num_beams` best of the
-    num_beams x vocab candidates (and the finished beams) are kept. A beam that emits the end
-    token is frozen: its score no longer changes and it emits padding (0) until the end; a
-    sequence stops when all its beams are finished. With one beam this is greedy search.
+    num_beams x vocab candidates (and the finished beams) are kept; only each beam's own
+    `num_beams` best tokens can be among them, so those are selected per beam first. A beam
+    that emits the end token is frozen: its score no longer changes and it emits padding (0)
+    until the end; a sequence stops when all its beams are finished. One beam is greedy search.
     As in keras-hub, finished and live hypotheses share the pool of `num_beams`: a finished
     one leaves it only when `num_beams` better ones exist at that step.
 
@@ -98,18 +100,28 @@ class BeamSampler(Sampler):
             logits = mask_padding(tf.cast(logits, tf.float32))
             if self.temperature != 1.0:
                 logits = logits / self.temperature
-            vocab = logits.shape[-1] if logits.shape[-1] is not None else tf.shape(logits)[-1]
-            log_probs = tf.reshape(tf.nn.log_softmax(logits), [batch, beams_k, vocab])
+            # Only a beam's own `per_row` best tokens can be among the best `num_beams`
+            # extensions of all beams: select them per row first (log p = z - logsumexp z).
+            vocab = logits.shape[-1]
+            per_row = beams_k if vocab is None else min(beams_k, vocab)
+            frozen_row = tf.constant([0.0] + [_NEG_INF] * (per_row - 1), tf.float32)
+            top_logits, top_ids = topk.top_k(logits, per_row)
+            row_max = top_logits[:, :1]  # the row maximum comes with the top-k
+            log_norm = row_max + tf.math.log(
+                tf.reduce_sum(tf.exp(logits - row_max), axis=-1, keepdims=True)
+            )
+            log_probs = top_logits - log_norm
+            log_probs = tf.reshape(log_probs, [batch, beams_k, per_row])
+            top_ids = tf.reshape(top_ids, [batch, beams_k, per_row])
             # A finished beam has one continuation: padding, at no cost.
-            frozen_row = mask_padding(tf.zeros([1, vocab]))
-            frozen_row = tf.where(tf.math.is_inf(frozen_row), 0.0, _NEG_INF)
             log_probs = tf.where(finished[:, :, None], frozen_row, log_probs)
+            top_ids = tf.where(finished[:, :, None], tf.zeros_like(top_ids), top_ids)
             candidates = scores[:, :, None] + log_probs
             candidate_generated = generated + tf.cast(~finished, tf.int32)
             ranked = self._normalize(candidates, candidate_generated[:, :, None])
             _, flat_index = tf.math.top_k(tf.reshape(ranked, [batch, -1]), k=beams_k)
-            parent = flat_index // vocab
-            chosen = flat_index % vocab
+            parent = flat_index // per_row
+            chosen = tf.gather(tf.reshape(top_ids, [batch, -1]), flat_index, batch_dims=1)
             new_scores = tf.gather(tf.reshape(candidates, [batch, -1]), flat_index, batch_dims=1)
             new_generated = tf.gather(candidate_generated, parent, batch_dims=1)
             new_finished = tf.gather(finished, parent, batch_dims=1)

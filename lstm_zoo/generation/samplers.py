@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lstm_zoo.generation import topk
 from lstm_zoo.generation.step import run_prefix
 
 _register = keras.saving.register_keras_serializable(package="lstm_zoo")
@@ -159,7 +160,7 @@ class GreedySampler(Sampler):
     random = False
 
     def get_next_token(self, logits, seed):
-        return tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return topk.argmax(logits)
 
 
 @_register
@@ -168,7 +169,7 @@ class RandomSampler(Sampler):
 
     def get_next_token(self, logits, seed):
         noise = gumbel_noise(tf.shape(logits), seed, logits.dtype)
-        return tf.argmax(logits + noise, axis=-1, output_type=tf.int32)
+        return topk.argmax(logits + noise)
 
 
 @_register
@@ -190,7 +191,7 @@ class TopKSampler(Sampler):
         self.k = k
 
     def get_next_token(self, logits, seed):
-        values, indices = tf.math.top_k(logits, k=_checked_k(self.k, logits, "TopKSampler"))
+        values, indices = topk.top_k(logits, _checked_k(self.k, logits, "TopKSampler"))
         noise = gumbel_noise(tf.shape(values), seed, values.dtype)
         choice = tf.argmax(values + noise, axis=-1, output_type=tf.int32)
         return tf.gather(indices, choice, batch_dims=1)
@@ -226,7 +227,7 @@ class TopPSampler(Sampler):
     def get_next_token(self, logits, seed):
         vocab = logits.shape[-1] if logits.shape[-1] is not None else tf.shape(logits)[-1]
         k = vocab if self.k is None else _checked_k(self.k, logits, "TopPSampler")
-        values, indices = tf.math.top_k(logits, k=k)
+        values, indices = topk.top_k(logits, k) if self.k else tf.math.top_k(logits, k)
         probabilities = tf.nn.softmax(logits, axis=-1)
         sorted_probabilities = tf.gather(probabilities, indices, batch_dims=1)
         mass_before = tf.cumsum(sorted_probabilities, axis=-1, exclusive=True)

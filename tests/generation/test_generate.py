@@ -196,3 +196,12 @@ def test_generate_tokens_in_a_saved_model_with_string_inputs():
     expected = generate(model, [[4, 5, 6], [7, 1]], 8, "top_k", end_token=2, seed=9)
     got = [row[:n].tolist() for row, n in zip(direct["tokens"].numpy(), direct["lengths"])]
     assert got == expected
+
+
+def test_padding_token_leaves_the_states_unchanged():
+    step = step_model(tiny("zoo_gru"))
+    states = step.advance(tf.constant([3, 4]), step.initial_states(2))
+    after = step.advance(tf.constant([0, 5]), states)
+    np.testing.assert_array_equal(after[0][0][0], states[0][0][0])
+    np.testing.assert_array_equal(after[1][0][0], states[1][0][0])
+    assert not np.allclose(after[1][0][1], states[1][0][1])
