@@ -1,4 +1,5 @@
-"""Text classification data: label-then-text lines (SST) -> padded tf.data batches."""
+"""Text classification data: label-then-text lines (SST), CSV (IMDB) -> padded (optionally
+length-bucketed) tf.data batches."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from lstm_zoo.data.batching import batch_by_length, check_lengths_fit
 from lstm_zoo.data.files import read_lines
 
 PAD, OOV = "<pad>", "<oov>"
@@ -118,14 +120,45 @@ def encode_texts(texts, vocabulary, lowercase=False, max_length=None):
     return encoded
 
 
-def classification_dataset(encoded, labels, batch_size=32, shuffle=False, seed=0):
-    """A tf.data.Dataset of (ids [batch, longest in batch], labels), padded with 0."""
+def classification_dataset(
+    encoded,
+    labels,
+    batch_size=32,
+    shuffle=False,
+    seed=0,
+    bucket_boundaries=None,
+    pad_to_bucket_boundary=False,
+):
+    """A tf.data.Dataset of (ids [batch, longest in batch], labels), padded with 0, prefetched.
+
+    Args:
+        encoded: list of lists of token ids (see `encode_texts`).
+        labels: int array, one label per text.
+        batch_size: int. Examples per batch.
+        shuffle: bool. Reshuffle all examples at every pass (before bucketing).
+        seed: int. Shuffle seed.
+        bucket_boundaries: None (batches in order, each padded to its longest text) or
+            strictly increasing lengths: texts are grouped into length buckets
+            ([0, b_0), [b_0, b_1), ..., [b_last, inf)) and each batch is drawn from one
+            bucket, so padding shrinks. Every text still appears exactly once per pass with
+            its own label; see `lstm_zoo.data.batching`.
+        pad_to_bucket_boundary: bool. Pad each bucket's batches to its boundary - 1 (one
+            shape per bucket); needs every text shorter than the last boundary (else
+            ValueError naming the text).
+    """
+    if len(encoded) != len(labels):
+        raise ValueError(f"{len(encoded)} texts but {len(labels)} labels")
+    if pad_to_bucket_boundary and bucket_boundaries is not None:
+        check_lengths_fit([len(ids) for ids in encoded], bucket_boundaries)
     ragged = tf.ragged.constant(encoded, dtype=tf.int32)
     data = tf.data.Dataset.from_tensor_slices((ragged, np.asarray(labels)))
     if shuffle:
         data = data.shuffle(len(encoded), seed=seed, reshuffle_each_iteration=True)
     data = data.map(lambda ids, label: (ids, label))  # ragged rows of rank 1 -> dense rows
-    return data.padded_batch(batch_size, padded_shapes=([None], [])).prefetch(tf.data.AUTOTUNE)
+    data = batch_by_length(
+        data, batch_size, ([None], []), bucket_boundaries, pad_to_bucket_boundary
+    )
+    return data.prefetch(tf.data.AUTOTUNE)
 
 
 def _tokens(text, lowercase):
@@ -145,10 +178,36 @@ def text_vectorizer(texts, max_tokens=None, standardize="lower_and_strip_punctua
     return vectorizer
 
 
-def raw_text_dataset(texts, labels, vectorizer, batch_size=32, shuffle=False, seed=0):
-    """(ids, labels) batches from raw strings through `vectorizer` (padded per batch)."""
+def raw_text_dataset(
+    texts,
+    labels,
+    vectorizer,
+    batch_size=32,
+    shuffle=False,
+    seed=0,
+    bucket_boundaries=None,
+    pad_to_bucket_boundary=False,
+):
+    """(ids, labels) batches from raw strings through `vectorizer` (padded per batch).
+
+    Args:
+        texts, labels: raw strings and their int labels.
+        vectorizer: a `keras.layers.TextVectorization` (e.g. from `text_vectorizer`) without
+            `output_sequence_length`, so nothing is cut.
+        batch_size, shuffle, seed, bucket_boundaries, pad_to_bucket_boundary: as in
+            `classification_dataset`. With buckets, each text is vectorized on its own (its
+            length decides the bucket); without, each batch is vectorized at once.
+    """
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
     data = tf.data.Dataset.from_tensor_slices((list(texts), np.asarray(labels)))
     if shuffle:
         data = data.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size).map(lambda text, label: (vectorizer(text), label))
+    if bucket_boundaries is None and not pad_to_bucket_boundary:
+        data = data.batch(batch_size).map(lambda text, label: (vectorizer(text), label))
+    else:
+        data = data.map(lambda text, label: (vectorizer(text[tf.newaxis])[0], label))
+        data = batch_by_length(
+            data, batch_size, ([None], []), bucket_boundaries, pad_to_bucket_boundary
+        )
     return data.prefetch(tf.data.AUTOTUNE)

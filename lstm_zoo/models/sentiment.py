@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from lstm_zoo.layers.embedding import token_embedding
+from lstm_zoo.layers.pooling import MaskedGlobalPooling1D
 from lstm_zoo.layers.registry import recurrent_layer
 
 
@@ -21,6 +22,8 @@ def sentiment_classifier(
     dropout=0.0,
     hidden_units=None,
     recurrent_kwargs=None,
+    pooling="last",
+    embedding_dropout=0.0,
     name="sentiment_classifier",
 ):
     """Token ids [batch, time] (0 = padding) -> class probabilities.
@@ -30,6 +33,8 @@ def sentiment_classifier(
     final states concatenate the forward state after the last real token and the backward
     state after the first: padding never reaches them) -> optional Dense(hidden_units, relu)
     -> Dropout -> Dense(1, sigmoid) for two classes, Dense(num_classes, softmax) otherwise.
+    With `pooling="max"` or `"mean"` the last recurrent layer returns every step and its
+    outputs are pooled over the real (unmasked) steps instead (long texts: IMDB).
 
     Args:
         embeddings: float array [vocab, dim] or None. Pretrained vectors (row 0 = padding).
@@ -42,9 +47,14 @@ def sentiment_classifier(
         hidden_units: int or None. A ReLU layer before the output.
         recurrent_kwargs: dict. Passed to every recurrent layer (e.g. its own `dropout` and
             `recurrent_dropout`).
+        pooling: "last" (final states), "max" or "mean" (masked pooling over time of the last
+            layer's outputs, `lstm_zoo.layers.MaskedGlobalPooling1D`).
+        embedding_dropout: float. Dropout on the embedded tokens (per step and feature).
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2; got {num_classes}")
+    if pooling not in ("last", "max", "mean"):
+        raise ValueError(f"pooling must be 'last', 'max' or 'mean'; got {pooling!r}")
 
     # Layers.
     embedding = token_embedding(vocab_size, embeddings, embedding_dim, trainable_embeddings)
@@ -54,7 +64,7 @@ def sentiment_classifier(
         layer = recurrent_layer(
             cell,
             units,
-            return_sequences=not last,
+            return_sequences=not last or pooling != "last",
             name=f"encoder_{index}",
             **(recurrent_kwargs or {}),
         )
@@ -70,10 +80,14 @@ def sentiment_classifier(
     # Functional graph.
     inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
     x = embedding(inputs)
+    if embedding_dropout:
+        x = keras.layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
     for index, layer in enumerate(encoder):
         x = layer(x)
         if dropout and index < num_layers - 1:
             x = keras.layers.Dropout(dropout, name=f"encoder_{index}_dropout")(x)
+    if pooling != "last":
+        x = MaskedGlobalPooling1D(pooling, name=f"{pooling}_pooling")(x)
     if hidden is not None:
         x = hidden(x)
     if dropout:

@@ -95,3 +95,51 @@ def test_bad_arguments():
         sentiment_classifier(embeddings=np.zeros((4, 2)), vocab_size=5)
     with pytest.raises(ValueError, match="known presets"):
         sentiment_classifier_from_preset("nope", vocab_size=3)
+
+
+@pytest.mark.parametrize("mode", ["max", "mean"])
+def test_masked_pooling_ignores_padding_like_a_numpy_reference(mode):
+    from lstm_zoo.layers import MaskedGlobalPooling1D
+
+    x = np.random.RandomState(4).normal(size=(3, 5, 2)).astype("float32")
+    x[:, 3:] = 100.0  # padding steps hold huge values: any leak shows
+    lengths = [3, 1, 0]
+    mask = np.arange(5)[None, :] < np.array(lengths)[:, None]
+    out = keras.ops.convert_to_numpy(MaskedGlobalPooling1D(mode)(x, mask=mask))
+    for i, n in enumerate(lengths):
+        reference = np.zeros(2) if n == 0 else getattr(np, mode)(x[i, :n], axis=0)
+        np.testing.assert_allclose(out[i], reference, rtol=1e-6)
+    unmasked = keras.ops.convert_to_numpy(MaskedGlobalPooling1D(mode)(x))
+    np.testing.assert_allclose(unmasked, getattr(np, mode)(x, axis=1), rtol=1e-6)
+    with pytest.raises(ValueError, match="mode must be"):
+        MaskedGlobalPooling1D("min")
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean"])
+def test_pooled_bidirectional_classifier_ignores_padding_and_round_trips(pooling):
+    keras.utils.set_random_seed(5)
+    model = sentiment_classifier(
+        vocab_size=20,
+        embedding_dim=6,
+        units=5,
+        cell="zoo_lstm",
+        bidirectional=True,
+        pooling=pooling,
+        embedding_dropout=0.3,
+    )
+    assert model.get_layer(f"{pooling}_pooling") and model.get_layer("embedding_dropout")
+    sequences = [[3, 4, 5], [6, 7, 8, 9, 10, 11], [12]]
+    padded = np.zeros((3, 8), "int32")
+    for i, s in enumerate(sequences):
+        padded[i, : len(s)] = s
+    batch = model.predict_on_batch(padded)
+    for i, s in enumerate(sequences):
+        alone = model.predict_on_batch(np.array([s], "int32"))
+        np.testing.assert_allclose(batch[i], alone[0], rtol=1e-5, atol=1e-6)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict_on_batch(padded), batch, atol=1e-6)
+    with pytest.raises(ValueError, match="pooling must be"):
+        sentiment_classifier(vocab_size=5, pooling="attention")
