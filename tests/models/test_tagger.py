@@ -94,3 +94,139 @@ def test_crf_tagger_learns_transitions_and_saves_with_safe_mode(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_array_equal(loaded.predict_tags(x, verbose=0), predicted)
+
+
+# ---------------------------------------------------------------- character features
+
+SUFFIXES = {"ing": 0, "ed": 1, "ly": 2}  # the tag of a word is its suffix's
+
+
+def _suffix_sentences(count, seed):
+    """Sentences of stem + suffix words; stems are fresh per seed (unseen words at test)."""
+    rng = np.random.RandomState(seed)
+    letters = list("abcfhkmoprtuvwz") if seed == 0 else list("dgijlnqsxy")
+    sentences = []
+    for _ in range(count):
+        words, tags = [], []
+        for _ in range(rng.randint(2, 6)):
+            suffix = list(SUFFIXES)[rng.randint(3)]
+            words.append("".join(rng.choice(letters, size=rng.randint(1, 4))) + suffix)
+            tags.append(str(SUFFIXES[suffix]))
+        sentences.append((words, tags))
+    return sentences
+
+
+def _suffix_task():
+    from lstm_zoo.data.tagging import (
+        build_character_vocabulary,
+        build_tagging_vocabularies,
+        encode_characters,
+        encode_tagged,
+    )
+
+    train, test = _suffix_sentences(96, 0), _suffix_sentences(32, 1)
+    words, tags = build_tagging_vocabularies(train)
+    characters = build_character_vocabulary(train)
+
+    def arrays(sentences):
+        word_ids, tag_ids = encode_tagged(sentences, words, tags)
+        char_ids = encode_characters(sentences, characters)
+        width = max(len(w) for s in char_ids for w in s)
+        chars = np.zeros((len(sentences), max(map(len, word_ids)), width), np.int32)
+        for i, sentence in enumerate(char_ids):
+            for j, word in enumerate(sentence):
+                chars[i, j, : len(word)] = word
+        return {"tokens": pad(word_ids), "characters": chars}, pad(tag_ids)
+
+    return words, tags, characters, arrays(train), arrays(test)
+
+
+def _char_tagger(words, tags, characters, **kwargs):
+    return sequence_tagger(
+        len(tags),
+        vocab_size=len(words),
+        embedding_dim=8,
+        units=8,
+        char_features=True,
+        char_vocab_size=len(characters),
+        char_embedding_dim=8,
+        char_units=8,
+        **kwargs,
+    )
+
+
+def test_char_features_tag_unseen_words_that_the_word_model_cannot(tmp_path):
+    """Test words are all unseen (word id 1, OOV); only their characters reveal the tag."""
+    from lstm_zoo.models.tagger import token_accuracy
+
+    words, tags, characters, (x, y), (x_test, y_test) = _suffix_task()
+    assert set(np.unique(x_test["tokens"])) == {0, 1}
+    keras.utils.set_random_seed(3)
+    char_model = compile_tagger(_char_tagger(words, tags, characters), 0.03)
+    char_model.fit(x, y, epochs=12, batch_size=16, verbose=0)
+    word_model = compile_tagger(
+        sequence_tagger(len(tags), vocab_size=len(words), embedding_dim=8, units=8), 0.03
+    )
+    word_model.fit(x["tokens"], y, epochs=12, batch_size=16, verbose=0)
+    predicted = np.argmax(char_model.predict(x_test, verbose=0), -1)
+    char_accuracy = token_accuracy(y_test, predicted, x_test)
+    word_accuracy = token_accuracy(
+        y_test, np.argmax(word_model.predict(x_test["tokens"], verbose=0), -1), x_test
+    )
+    assert char_accuracy > 0.9 and word_accuracy < 0.6, (char_accuracy, word_accuracy)
+
+    path = tmp_path / "chars.keras"
+    char_model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        loaded.predict(x_test, verbose=0), char_model.predict(x_test, verbose=0), atol=1e-6
+    )
+    assert (
+        loaded.get_layer("char_features").get_config()
+        == char_model.get_layer("char_features").get_config()
+    )
+
+
+def test_char_tagger_padding_words_and_characters_change_nothing():
+    words, tags, characters, (x, y), _ = _suffix_task()
+    x = {k: v[:4] for k, v in x.items()}
+    y = y[:4]
+    model = compile_tagger(_char_tagger(words, tags, characters))
+    assert model.predict(x, verbose=0).shape == (*x["tokens"].shape, len(tags))
+    wide = {
+        "tokens": np.pad(x["tokens"], [(0, 0), (0, 3)]),
+        "characters": np.pad(x["characters"], [(0, 0), (0, 3), (0, 4)]),
+    }
+    real = x["tokens"] != 0
+    np.testing.assert_allclose(
+        model.predict(wide, verbose=0)[:, : real.shape[1]][real],
+        model.predict(x, verbose=0)[real],
+        atol=1e-6,
+    )
+    plain = model.evaluate(x, y, verbose=0, return_dict=True)
+    padded = model.evaluate(
+        wide, np.pad(y, [(0, 0), (0, 3)], constant_values=2), verbose=0, return_dict=True
+    )
+    assert padded["loss"] == pytest.approx(plain["loss"], rel=1e-5)
+    assert padded["sparse_categorical_accuracy"] == pytest.approx(
+        plain["sparse_categorical_accuracy"], rel=1e-6
+    )
+    with pytest.raises(ValueError, match="char_vocab_size"):
+        sequence_tagger(3, vocab_size=5, char_features=True)
+
+
+def test_crf_tagger_with_char_features_learns_and_saves(tmp_path):
+    from lstm_zoo.models.tagger import token_accuracy
+
+    words, tags, characters, (x, y), (x_test, y_test) = _suffix_task()
+    keras.utils.set_random_seed(4)
+    model = compile_tagger(_char_tagger(words, tags, characters, crf=True, cell="zoo_lstm"), 0.03)
+    history = model.fit(x, y, epochs=8, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < 0.3 * history.history["loss"][0]
+    predicted = model.predict_tags(x_test, verbose=0)
+    assert token_accuracy(y_test, predicted, x_test) > 0.9
+    assert (predicted[x_test["tokens"] == 0] == 0).all()
+    path = tmp_path / "crf_chars.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict_tags(x_test, verbose=0), predicted)
