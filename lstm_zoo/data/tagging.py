@@ -78,7 +78,14 @@ def _words_of(sentences):
 
 
 def tagging_dataset(
-    word_ids, tag_ids, batch_size=32, shuffle=False, seed=0, char_ids=None, bucket_boundaries=None
+    word_ids,
+    tag_ids,
+    batch_size=32,
+    shuffle=False,
+    seed=0,
+    char_ids=None,
+    bucket_boundaries=None,
+    pad_time_to_multiple=None,
 ):
     """A tf.data.Dataset of (word ids, tag ids), both [batch, longest], padded with 0 (the
     padding is masked by the model's embedding, so padded tag 0 never counts).
@@ -94,6 +101,9 @@ def tagging_dataset(
         char_ids: per-sentence, per-word character id lists, or None.
         bucket_boundaries: sorted sentence lengths, or None. Batch sentences of similar length
             together (`bucket_by_sequence_length`) to cut padding.
+        pad_time_to_multiple: int or None. Pad each batch's time axis up to a multiple of this
+            (more masked padding words), so that layers compiled per shape (the zoo's XLA
+            loops) meet few distinct lengths.
 
     Raises:
         ValueError: a sentence whose words, tags or character lists differ in number.
@@ -125,7 +135,19 @@ def tagging_dataset(
         )
     else:
         data = data.padded_batch(batch_size)
+    if pad_time_to_multiple:
+        data = data.map(lambda x, t: _pad_time(x, t, pad_time_to_multiple))
     return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _pad_time(x, tags, multiple):
+    extra = (-tf.shape(tags)[1]) % multiple
+
+    def padded(tensor):
+        paddings = [[0, 0], [0, extra]] + [[0, 0]] * (len(tensor.shape) - 2)
+        return tf.pad(tensor, paddings)
+
+    return tf.nest.map_structure(padded, x), padded(tags)
 
 
 def _ragged(rows, nested_lengths):

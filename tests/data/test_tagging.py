@@ -67,3 +67,16 @@ def test_mismatched_lengths_name_the_sentence():
         tagging_dataset([[2], [2, 3]], [[0], [0]])
     with pytest.raises(ValueError, match="sentence 0: 1 words, 1 tags, 2 character lists"):
         tagging_dataset([[2]], [[0]], char_ids=[[[3], [4]]])
+
+
+def test_pad_time_to_multiple_adds_only_padding():
+    word_ids, tag_ids = [[2, 3, 4], [5]], [[1, 1, 1], [2]]
+    char_ids = [[[2], [3, 3], [4]], [[5, 6]]]
+    (x, y), *_ = list(
+        tagging_dataset(word_ids, tag_ids, 2, char_ids=char_ids, pad_time_to_multiple=4)
+    )
+    assert x["tokens"].shape == (2, 4) and x["characters"].shape == (2, 4, 2) and y.shape == (2, 4)
+    np.testing.assert_array_equal(x["tokens"].numpy(), [[2, 3, 4, 0], [5, 0, 0, 0]])
+    assert (x["characters"].numpy()[:, 3] == 0).all()
+    (x, _), *_ = list(tagging_dataset(word_ids, tag_ids, 2, pad_time_to_multiple=3))
+    assert x.shape == (2, 3)
