@@ -34,16 +34,128 @@ def encode_tagged(sentences, words, tags, lowercase=False):
     return word_ids, tag_ids
 
 
-def tagging_dataset(word_ids, tag_ids, batch_size=32, shuffle=False, seed=0):
+def build_character_vocabulary(sentences, min_count=1):
+    """Characters of the training words by frequency (ties in code-point order), after
+    0 = padding and 1 = unknown character.
+
+    Args:
+        sentences: (words, tags) pairs or word lists.
+        min_count: int. Rarer characters are left out (they encode as 1, unknown).
+    """
+    counts = Counter(ch for words in _words_of(sentences) for w in words for ch in w)
+    ordered = sorted((c for c in counts if counts[c] >= min_count), key=lambda c: (-counts[c], c))
+    return [PAD, OOV] + ordered
+
+
+def encode_characters(sentences, characters):
+    """Per sentence, per word, the list of its character ids (an unknown character -> 1).
+
+    Words are never truncated: the batches are as wide as their longest word.
+
+    Args:
+        sentences: (words, tags) pairs or word lists.
+        characters: the vocabulary of `build_character_vocabulary`.
+
+    Raises:
+        ValueError: an empty word (it would look like padding), naming sentence and position.
+    """
+    index = {c: i for i, c in enumerate(characters)}
+    encoded = []
+    for number, words in enumerate(_words_of(sentences)):
+        sentence = []
+        for position, word in enumerate(words):
+            if not word:
+                raise ValueError(f"sentence {number}, word {position}: empty word")
+            sentence.append([index.get(ch, 1) for ch in word])
+        encoded.append(sentence)
+    return encoded
+
+
+def _words_of(sentences):
+    for sentence in sentences:
+        is_pair = isinstance(sentence, tuple) and len(sentence) == 2
+        yield sentence[0] if is_pair and not isinstance(sentence[0], str) else sentence
+
+
+def tagging_dataset(
+    word_ids,
+    tag_ids,
+    batch_size=32,
+    shuffle=False,
+    seed=0,
+    char_ids=None,
+    bucket_boundaries=None,
+    pad_time_to_multiple=None,
+):
     """A tf.data.Dataset of (word ids, tag ids), both [batch, longest], padded with 0 (the
-    padding is masked by the model's embedding, so padded tag 0 never counts)."""
-    words = tf.ragged.constant(word_ids, dtype=tf.int32)
-    tags = tf.ragged.constant(tag_ids, dtype=tf.int32)
-    data = tf.data.Dataset.from_tensor_slices((words, tags))
+    padding is masked by the model's embedding, so padded tag 0 never counts).
+
+    With `char_ids` (from `encode_characters`) the inputs are {"tokens": [batch, longest],
+    "characters": [batch, longest, longest word]}, padded with 0 per batch.
+
+    Args:
+        word_ids, tag_ids: lists of per-sentence id lists (from `encode_tagged`).
+        batch_size: int. Sentences per batch.
+        shuffle: bool. Reshuffle the sentences every epoch.
+        seed: int. Shuffle seed.
+        char_ids: per-sentence, per-word character id lists, or None.
+        bucket_boundaries: sorted sentence lengths, or None. Batch sentences of similar length
+            together (`bucket_by_sequence_length`) to cut padding.
+        pad_time_to_multiple: int or None. Pad each batch's time axis up to a multiple of this
+            (more masked padding words), so that layers compiled per shape (the zoo's XLA
+            loops) meet few distinct lengths.
+
+    Raises:
+        ValueError: a sentence whose words, tags or character lists differ in number.
+    """
+    for number, (words, tags) in enumerate(zip(word_ids, tag_ids, strict=True)):
+        if len(words) != len(tags) or (
+            char_ids is not None and len(char_ids[number]) != len(words)
+        ):
+            chars = "" if char_ids is None else f", {len(char_ids[number])} character lists"
+            raise ValueError(f"sentence {number}: {len(words)} words, {len(tags)} tags{chars}")
+    lengths = np.array([len(w) for w in word_ids], dtype=np.int64)
+    words = _ragged(word_ids, [lengths])
+    tags = _ragged(tag_ids, [lengths])
+    if char_ids is None:
+        data = tf.data.Dataset.from_tensor_slices((words, tags))
+        data = data.map(lambda w, t: (w, t))  # ragged rows of rank 1 -> dense rows
+    else:
+        word_lengths = np.array([len(c) for s in char_ids for c in s], dtype=np.int64)
+        chars = _ragged([c for s in char_ids for c in s], [lengths, word_lengths])
+        data = tf.data.Dataset.from_tensor_slices((words, chars, tags))
+        data = data.map(lambda w, c, t: ({"tokens": w, "characters": c.to_tensor()}, t))
     if shuffle:
         data = data.shuffle(len(word_ids), seed=seed, reshuffle_each_iteration=True)
-    data = data.map(lambda w, t: (w, t))  # ragged rows of rank 1 -> dense rows
-    return data.padded_batch(batch_size, padded_shapes=([None], [None])).prefetch(tf.data.AUTOTUNE)
+    if bucket_boundaries:
+        data = data.bucket_by_sequence_length(
+            lambda x, t: tf.shape(t)[0],
+            list(bucket_boundaries),
+            [batch_size] * (len(bucket_boundaries) + 1),
+        )
+    else:
+        data = data.padded_batch(batch_size)
+    if pad_time_to_multiple:
+        data = data.map(lambda x, t: _pad_time(x, t, pad_time_to_multiple))
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _pad_time(x, tags, multiple):
+    extra = (-tf.shape(tags)[1]) % multiple
+
+    def padded(tensor):
+        paddings = [[0, 0], [0, extra]] + [[0, 0]] * (len(tensor.shape) - 2)
+        return tf.pad(tensor, paddings)
+
+    return tf.nest.map_structure(padded, x), padded(tags)
+
+
+def _ragged(rows, nested_lengths):
+    """A RaggedTensor of int32 from lists nested as `nested_lengths` says (fast, via numpy)."""
+    flat = [v for row in rows for v in row]
+    return tf.RaggedTensor.from_nested_row_lengths(
+        np.asarray(flat, dtype=np.int32).reshape(-1), nested_lengths
+    )
 
 
 def pad(sequences, value=0):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from lstm_zoo.layers.characters import CharacterEncoder, WordFeatures
 from lstm_zoo.layers.crf import CRF
 from lstm_zoo.layers.embedding import token_embedding
 from lstm_zoo.layers.registry import recurrent_layer
@@ -22,6 +23,11 @@ def sequence_tagger(
     trainable_embeddings=True,
     crf=False,
     recurrent_kwargs=None,
+    char_features=False,
+    char_vocab_size=None,
+    char_embedding_dim=25,
+    char_units=25,
+    char_cell="lstm",
     name="sequence_tagger",
 ):
     """Word ids [batch, time] (0 = padding) -> tag probabilities [batch, time, num_tags].
@@ -29,6 +35,13 @@ def sequence_tagger(
     Embedding (mask_zero) -> Dropout -> num_layers x Bidirectional(recurrent layer) ->
     Dropout -> Dense(num_tags, softmax). The padding mask reaches the loss and the metrics,
     so padded positions count in neither (compile with `compile_tagger`).
+
+    With `char_features=True` the inputs are {"tokens": [batch, time], "characters": [batch,
+    time, chars]} (character ids, 0 = padding, 1 = unknown; see
+    `lstm_zoo.data.tagging.encode_characters`) and each word's vector is its embedding
+    concatenated with a `CharacterEncoder` of its characters (final states of a bidirectional
+    recurrent layer over the characters), which gives rare and unseen words informative
+    features (Plank et al. 2016). The padding mask is still `tokens != 0`.
 
     With `crf=True` the head is Dense(num_tags) emission scores and a linear-chain CRF: the
     model (a `CRFTagger`) outputs {"emissions", "tags"} (tags: the Viterbi path, 0 at padding)
@@ -42,12 +55,29 @@ def sequence_tagger(
         dropout: float. Dropout after the embedding and after every recurrent layer.
         crf: bool. A CRF head instead of per-token softmax.
         recurrent_kwargs: dict. Passed to every recurrent layer.
+        char_features: bool. Add character-level word features.
+        char_vocab_size: int. Size of the character vocabulary (needed with char_features).
+        char_embedding_dim: int. Width of the character embedding.
+        char_units: int. Units of each direction of the character encoder.
+        char_cell: str. Registry name of the character encoder. The default, Keras's "lstm",
+            takes every batch shape without recompiling; the zoo layers compile their loops
+            with XLA once per shape, and the number of words per batch changes every batch.
     """
     if num_tags < 2:
         raise ValueError(f"num_tags must be at least 2; got {num_tags}")
+    if char_features and char_vocab_size is None:
+        raise ValueError("char_features=True needs char_vocab_size (the character vocabulary)")
 
     # Layers.
     embedding = token_embedding(vocab_size, embeddings, embedding_dim, trainable_embeddings)
+    if char_features:
+        char_encoder = CharacterEncoder(
+            char_vocab_size,
+            char_embedding_dim,
+            char_units,
+            cell=char_cell,
+            name="char_features",
+        )
     encoder = [
         keras.layers.Bidirectional(
             recurrent_layer(
@@ -68,8 +98,14 @@ def sequence_tagger(
         head = keras.layers.Dense(num_tags, "softmax", name="tag_probabilities")
 
     # Functional graph.
-    inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
-    x = keras.layers.Dropout(dropout, name="embedding_dropout")(embedding(inputs))
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = embedding(tokens)
+    inputs = tokens
+    if char_features:
+        characters = keras.Input(shape=(None, None), dtype="int32", name="characters")
+        inputs = {"tokens": tokens, "characters": characters}
+        x = WordFeatures(name="word_features")([x, char_encoder(characters)])
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for index, layer in enumerate(encoder):
         x = keras.layers.Dropout(dropout, name=f"encoder_{index}_dropout")(layer(x))
     if crf:
@@ -83,12 +119,14 @@ def sequence_tagger(
 class CRFTagger(keras.Model):
     """A functional tagger whose loss is its CRF layer's negative log-likelihood.
 
-    Inputs are word ids with 0 = padding; the mask is `tokens != 0`. `predict` returns
-    {"emissions", "tags"}; `predict_tags` just the Viterbi tags.
+    Inputs are word ids with 0 = padding (or {"tokens", "characters"} with character
+    features); the mask is `tokens != 0`. `predict` returns {"emissions", "tags"};
+    `predict_tags` just the Viterbi tags.
     """
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        tokens = x[0] if isinstance(x, (list, tuple)) else x
+        tokens = x["tokens"] if isinstance(x, dict) else x
+        tokens = tokens[0] if isinstance(tokens, (list, tuple)) else tokens
         mask = keras.ops.not_equal(tokens, 0)
         log_likelihood = self.get_layer("crf").log_likelihood(y_pred["emissions"], y, mask)
         loss = -keras.ops.mean(log_likelihood)
@@ -115,6 +153,9 @@ def compile_tagger(model, learning_rate=1e-3):
 
 
 def token_accuracy(true_tags, predicted_tags, tokens):
-    """Share of real tokens (tokens != 0) whose predicted tag is right."""
+    """Share of real tokens (tokens != 0) whose predicted tag is right; `tokens` may be the
+    model's input dict."""
+    if isinstance(tokens, dict):
+        tokens = tokens["tokens"]
     mask = np.asarray(tokens) != 0
     return float((np.asarray(true_tags) == np.asarray(predicted_tags))[mask].mean())
