@@ -98,6 +98,7 @@ def _export(args):
         task,
         run.vocabulary,
         labels=run.labels or None,
+        characters=run.characters,
         lowercase=run.lowercase,
         level=run.level,
         samplers=tuple(args.samplers.split(",")),
@@ -127,6 +128,10 @@ def _inspect(args):
     from lstm_zoo.runs import load_run
 
     run, model = load_run(args.run)
+    if run.characters:
+        raise ValueError(
+            f"{args.run}: inspect reads models over word ids; this tagger also reads characters"
+        )
     import tensorflow as tf
 
     from lstm_zoo.export import StringIds  # the same tokenization as the served model
@@ -194,6 +199,9 @@ def build_parser():
     model.add_argument("--layers", dest="num_layers", type=int, help="number of recurrent layers")
     model.add_argument("--bidirectional", action="store_true", help="sentiment: BiRNN")
     model.add_argument("--crf", action="store_true", help="tagger: CRF head")
+    model.add_argument(
+        "--char-features", action="store_true", help="tagger: character-level word features"
+    )
     model.add_argument(
         "--embeddings",
         dest="embeddings_path",

@@ -78,13 +78,18 @@ class StringIds(tf.Module):
     def lookup(self, tokens, where):
         """Ragged or dense string tokens -> int32 ids; an unknown token without an unknown id
         in the vocabulary fails with a message naming `where`."""
-        ids = tf.cast(self.table.lookup(tokens), tf.int32)
-        flat = ids.flat_values if isinstance(ids, tf.RaggedTensor) else ids
+        ragged = isinstance(tokens, tf.RaggedTensor)
+        ids = tf.cast(self.table.lookup(tokens.flat_values if ragged else tokens), tf.int32)
+        flat = ids
+        if ragged:
+            ids = tokens.with_flat_values(ids)
         check = tf.debugging.assert_non_negative(
             flat, message=f"{where}: a token is not in the vocabulary (which has no unknown token)"
         )
         with tf.control_dependencies([check]):
-            return tf.identity(ids) if not isinstance(ids, tf.RaggedTensor) else ids
+            if ragged:
+                return ids.with_flat_values(tf.identity(ids.flat_values))
+            return tf.identity(ids)
 
     def encode(self, texts, where):
         """[batch] strings -> (ids [batch, longest] padded with 0, lengths [batch])."""
@@ -116,6 +121,7 @@ def export_saved_model(
     vocabulary,
     *,
     labels=None,
+    characters=None,
     lowercase=False,
     level="word",
     samplers=("greedy",),
@@ -133,6 +139,8 @@ def export_saved_model(
             classify) a `keras.layers.TextVectorization` adapted with the model's vocabulary.
         labels: list of str. Class names (classify, default "0", "1", ...) or tag names (tag,
             required), in id order.
+        characters: list of str. The character vocabulary of a tagger with `char_features`
+            (0 = padding, 1 = unknown); its characters come from the words as written.
         lowercase: bool. Lowercase texts before the lookup (as the vocabulary was built).
         level: "word" or "char" (generate: a character-level language model).
         samplers: names of `lstm_zoo.generation` samplers to serve (generate). The first is
@@ -162,7 +170,7 @@ def export_saved_model(
     if task == "classify":
         signatures = _classify_signatures(module, model, encoder, labels)
     elif task == "tag":
-        signatures = _tag_signatures(module, model, encoder, labels)
+        signatures = _tag_signatures(module, model, encoder, labels, characters)
     else:
         signatures = _generate_signatures(
             module, model, encoder, samplers, num_beams, end_token, default_max_length
@@ -206,14 +214,34 @@ def _classify_signatures(module, model, encoder, labels):
     return {"classify": classify, "serving_default": classify}
 
 
-def _tag_signatures(module, model, encoder, labels):
+def _tag_signatures(module, model, encoder, labels, characters):
     if labels is None:
         raise ValueError("task='tag' needs labels: the tag names in id order")
     names = tf.constant([str(x) for x in labels])
-    crf = isinstance(model.output, dict) or isinstance(model.outputs, dict)
+    crf = isinstance(model.output, dict) and "tags" in model.output
+    char_model = isinstance(model.input, dict)
+    if char_model and characters is None:
+        raise ValueError(
+            "this tagger reads characters: pass characters= (its character vocabulary)"
+        )
+    if characters is not None:
+        module.characters = StringIds(characters, level="char")
 
-    def tags_for(ids, lengths):
-        output = model(ids, training=False)
+    def tags_for(raw, where):
+        """Ragged raw tokens [batch, (words)] -> the signature's outputs."""
+        lengths = tf.cast(raw.row_lengths(), tf.int32)
+        check = tf.debugging.assert_positive(lengths, message=f"{where}: a sentence has no tokens")
+        with tf.control_dependencies([check]):
+            words = tf.strings.lower(raw, encoding="utf-8") if encoder.lowercase else raw
+            ids = encoder.lookup(words, where).to_tensor(0)
+        inputs = ids
+        if char_model:
+            chars = tf.strings.unicode_split(raw, "UTF-8")  # characters of the words as written
+            inputs = {
+                "tokens": ids,
+                "characters": module.characters.lookup(chars, where).to_tensor(0),
+            }
+        output = model(inputs, training=False)
         tag_ids = output["tags"] if crf else tf.argmax(output, axis=-1, output_type=tf.int32)
         tag_ids = tf.cast(tag_ids, tf.int32)
         mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
@@ -222,8 +250,7 @@ def _tag_signatures(module, model, encoder, labels):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     def tag(texts):
-        ids, lengths = encoder.encode(texts, "tag")
-        return tags_for(ids, lengths)
+        return tags_for(tf.strings.split(texts), "tag")
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
     def tag_tokens(tokens):
@@ -231,17 +258,12 @@ def _tag_signatures(module, model, encoder, labels):
         lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
         # Padding must only follow the tokens: "" inside a sentence would shift its tags.
         contiguous = tf.reduce_all(real == tf.sequence_mask(lengths, tf.shape(tokens)[1]))
-        checks = [
-            tf.debugging.assert_equal(
-                contiguous, True, message="tag_tokens: empty-string padding inside a sentence"
-            ),
-            tf.debugging.assert_positive(lengths, message="tag_tokens: a sentence has no tokens"),
-        ]
-        with tf.control_dependencies(checks):
-            if encoder.lowercase:
-                tokens = tf.strings.lower(tokens, encoding="utf-8")
-            ids = tf.where(real, encoder.lookup(tokens, "tag_tokens"), 0)
-        return tags_for(ids, lengths)
+        check = tf.debugging.assert_equal(
+            contiguous, True, message="tag_tokens: empty-string padding inside a sentence"
+        )
+        with tf.control_dependencies([check]):
+            raw = tf.RaggedTensor.from_tensor(tokens, lengths=lengths)
+        return tags_for(raw, "tag_tokens")
 
     return {"tag": tag, "tag_tokens": tag_tokens, "serving_default": tag}
 

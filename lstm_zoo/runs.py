@@ -33,6 +33,8 @@ class Run:
         lowercase: bool. Texts are lowercased before the lookup.
         level: "word" or "char" (language models).
         end_token: str or None. The token that ends a generated sequence.
+        characters: list of str or None. The character vocabulary of a tagger with
+            character features.
         settings: dict. Cell, preset, sizes, data files: how the run was made.
         metrics: dict. Final metrics (validation, test).
     """
@@ -43,6 +45,7 @@ class Run:
     lowercase: bool = False
     level: str = "word"
     end_token: str | None = None
+    characters: list | None = None
     settings: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 

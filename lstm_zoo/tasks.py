@@ -27,9 +27,9 @@ class TrainOptions:
 
     Data: `train_path`, `valid_path`, `test_path` (local files), or `tfds_name` (+ `data_dir`).
     Model: `cell` (registry name), `preset`, `units`, `num_layers`, `bidirectional`
-    (sentiment), `crf` (tagger), `embeddings_path` (vector file), `level` ("word"/"char", lm),
-    `lowercase`, `max_vocabulary`. Training: `epochs` (default: the preset's, or 3),
-    `batch_size`, `num_steps` (lm), `learning_rate`, `seed`.
+    (sentiment), `crf` and `char_features` (tagger), `embeddings_path` (vector file), `level`
+    ("word"/"char", lm), `lowercase`, `max_vocabulary`. Training: `epochs` (default: the
+    preset's, or 3), `batch_size`, `num_steps` (lm), `learning_rate`, `seed`.
     """
 
     train_path: str | None = None
@@ -50,6 +50,7 @@ class TrainOptions:
     embeddings_path: str | None = None
     bidirectional: bool = False
     crf: bool = False
+    char_features: bool = False
     learning_rate: float | None = None
     seed: int = 0
 
@@ -355,6 +356,7 @@ def _train_tagger(
     lowercase,
     embeddings_path,
     crf,
+    char_features,
     learning_rate,
     settings,
     log,
@@ -375,7 +377,14 @@ def _train_tagger(
     log(f"training sentences {len(read['train']):,}, words {len(words):,}, tags {len(tags)}")
     matrix = _pretrained_vectors(embeddings_path, words, log)
     batch_size = batch_size or 32
-    run = Run("tagger", words, labels=tags, lowercase=lowercase, settings=settings)
+    characters = None
+    if char_features:
+        from lstm_zoo.data.tagging import build_character_vocabulary
+
+        characters = build_character_vocabulary(read["train"])
+    run = Run(
+        "tagger", words, labels=tags, lowercase=lowercase, characters=characters, settings=settings
+    )
     data = {
         k: _dataset_for(run, None, None, s, batch_size, shuffle=k == "train")
         for k, s in read.items()
@@ -389,9 +398,11 @@ def _train_tagger(
         units=units or 100,
         num_layers=num_layers or 1,
         crf=crf,
+        char_features=char_features,
+        char_vocab_size=len(characters) if characters else None,
     )
     compile_tagger(model, learning_rate or 1e-3)
-    settings.update(units=units, crf=crf, embeddings=embeddings_path)
+    settings.update(units=units, crf=crf, char_features=char_features, embeddings=embeddings_path)
     return run, model, data
 
 
@@ -433,4 +444,9 @@ def _dataset_for(run, model, path, examples=None, batch_size=None, shuffle=False
 
     sentences = examples if examples is not None else read_tagged_file(path)
     word_ids, tag_ids = encode_tagged(sentences, run.vocabulary, run.labels, run.lowercase)
-    return tagging_dataset(word_ids, tag_ids, batch_size or 32, shuffle=shuffle)
+    char_ids = None
+    if run.characters:
+        from lstm_zoo.data.tagging import encode_characters
+
+        char_ids = encode_characters(sentences, run.characters)
+    return tagging_dataset(word_ids, tag_ids, batch_size or 32, shuffle=shuffle, char_ids=char_ids)

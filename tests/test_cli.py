@@ -113,7 +113,11 @@ def test_tagger_train_and_export_serves_tags(tmp_path):
     conllu.write_text(CONLLU * 8)
     run, exported = tmp_path / "run", tmp_path / "exported"
     argv = ["train", "--task", "tagger", "--train", conllu, "--valid", conllu, "--units", "8"]
+    argv += ["--char-features", "--crf", "--test", conllu]
     assert cli.main([str(a) for a in argv + ["--epochs", "1", "--output", run]]) == 0
+    description = json.loads((run / "run.json").read_text())
+    assert 0.0 <= description["metrics"]["test_accuracy"] <= 1.0
+    assert description["characters"][:2] == ["<pad>", "<oov>"] and "d" in description["characters"]
     assert json.loads((run / "run.json").read_text())["labels"] == [
         "AUX",
         "DET",

@@ -12,7 +12,13 @@ import pytest
 import tensorflow as tf
 
 from lstm_zoo.data.classification import build_vocabulary, encode_texts
-from lstm_zoo.data.tagging import build_tagging_vocabularies, encode_tagged, pad
+from lstm_zoo.data.tagging import (
+    build_character_vocabulary,
+    build_tagging_vocabularies,
+    encode_characters,
+    encode_tagged,
+    pad,
+)
 from lstm_zoo.export import class_probabilities, export_saved_model
 from lstm_zoo.models import language_model, sentiment_classifier
 from lstm_zoo.models.tagger import sequence_tagger
@@ -67,6 +73,7 @@ def exported(tmp_path_factory):
     keras.utils.set_random_seed(3)
     vocabulary = build_vocabulary(TEXTS[:2], lowercase=True)
     words, tags = build_tagging_vocabularies(SENTENCES)
+    characters = build_character_vocabulary(SENTENCES)
     models = {
         "binary": sentiment_classifier(
             vocab_size=len(vocabulary),
@@ -81,6 +88,18 @@ def exported(tmp_path_factory):
         "tagger": sequence_tagger(
             len(tags), vocab_size=len(words), embedding_dim=6, units=4, cell="coupled"
         ),
+        "chars": sequence_tagger(
+            len(tags),
+            vocab_size=len(words),
+            embedding_dim=6,
+            units=4,
+            cell="peephole",
+            crf=True,
+            char_features=True,
+            char_vocab_size=len(characters),
+            char_units=3,
+            char_embedding_dim=4,
+        ),
         "crf": sequence_tagger(
             len(tags), vocab_size=len(words), embedding_dim=6, units=4, cell="zoo_lstm", crf=True
         ),
@@ -92,15 +111,18 @@ def exported(tmp_path_factory):
         export_saved_model(
             models[key], paths[key], "classify", vocabulary, labels=labels, lowercase=True
         )
-    for key in ("tagger", "crf"):
+    for key in ("tagger", "crf", "chars"):
         paths[key] = str(root / key)
-        export_saved_model(models[key], paths[key], "tag", words, labels=tags)
+        export_saved_model(
+            models[key], paths[key], "tag", words, labels=tags, characters=characters
+        )
     return {
         "models": models,
         "paths": paths,
         "vocabulary": vocabulary,
         "words": words,
         "tags": tags,
+        "characters": characters,
     }
 
 
@@ -113,6 +135,8 @@ def test_classify_and_tag_served_by_tensorflow_alone_equal_the_keras_models(expo
         "three": (paths["three"], "serving_default", {"texts": TEXTS}),
         "tagger": (paths["tagger"], "tag", {"texts": sentences}),
         "crf": (paths["crf"], "tag", {"texts": sentences}),
+        "chars": (paths["chars"], "tag", {"texts": sentences}),
+        "char_tokens": (paths["chars"], "tag_tokens", {"tokens": tokens}),
         "tokens": (paths["crf"], "tag_tokens", {"tokens": tokens}),
     }
     served = serve_in_fresh_process(tmp_path, requests)
@@ -132,7 +156,15 @@ def test_classify_and_tag_served_by_tensorflow_alone_equal_the_keras_models(expo
     x = pad(word_ids)
     softmax_tags = exported["models"]["tagger"].predict(x, verbose=0).argmax(-1)
     crf_tags = exported["models"]["crf"].predict_tags(x, verbose=0)
-    for key, predicted in (("tagger", softmax_tags), ("crf", crf_tags)):
+    char_ids = encode_characters(split, exported["characters"])
+    longest = max(len(w) for s in char_ids for w in s)
+    chars = np.zeros(x.shape + (longest,), "int32")
+    for i, sentence in enumerate(char_ids):
+        for j, word in enumerate(sentence):
+            chars[i, j, : len(word)] = word
+    char_tags = exported["models"]["chars"].predict_tags({"tokens": x, "characters": chars})
+    assert len({tuple(t[:2]) for t in char_tags}) > 0
+    for key, predicted in (("tagger", softmax_tags), ("crf", crf_tags), ("chars", char_tags)):
         expected = [[tags[t] for t in row[: len(s)]] for row, s in zip(predicted, split)]
         served_tags = _decode(served[key]["tags"])
         assert [row[: len(s)] for row, s in zip(served_tags, split)] == expected
@@ -141,6 +173,8 @@ def test_classify_and_tag_served_by_tensorflow_alone_equal_the_keras_models(expo
     token_tags = _decode(served["tokens"]["tags"])
     assert token_tags[0][:3] == _decode(served["crf"]["tags"])[0][:3]
     assert served["tokens"]["lengths"] == [3, 2, 2]
+    char_token_tags = _decode(served["char_tokens"]["tags"])
+    assert char_token_tags[1][:2] == _decode(served["chars"]["tags"])[1][:2]
 
 
 def test_empty_text_and_inner_padding_are_errors_not_padding(exported):
