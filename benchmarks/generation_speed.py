@@ -13,7 +13,10 @@ the same batch and jit setting:
   token would cost if the prefix were re-run instead of carrying the states.
 
 ratio = (generation time / new tokens) / (reference time per step). For beam search the
-step references are taken at batch x NUM_BEAMS rows, the rows beam search steps.
+step references are taken at batch x NUM_BEAMS rows, the rows beam search steps. Times are
+the minimum over ROUNDS interleaved rounds; the ratios use the process's CPU time with
+TensorFlow on THREADS thread(s), which a machine shared with other jobs disturbs far less than
+wall time (tokens/s are wall-clock).
 
     python benchmarks/generation_speed.py
 """
@@ -48,13 +51,15 @@ MAX_LENGTH = 1 + NEW_TOKENS
 JIT = [False, True]
 ROUNDS = 7  # interleaved timed rounds after one warm-up call; the minimum is kept
 STEP_CALLS = 100  # step-function calls per timed block
+THREADS = 1  # TensorFlow intra- and inter-op threads: CPU time then measures work, not waiting
 OUT = os.path.join(os.path.dirname(__file__), "out", "generation_speed.json")
 
 
 def timed(function):
-    start = time.perf_counter()
+    """(wall seconds, CPU seconds of this process) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     function()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def generation_call(step, batch, sampler, jit):
@@ -91,15 +96,13 @@ def step_loop(step, rows, jit):
 
     @tf.function(jit_compile=jit)
     def loop():
-        def body(t, states, total):
+        # The logits are carried out of the loop whole, so no compiler can skip any of them.
+        def body(t, states, logits):
             logits, states = step.next(tokens, states)
-            return t + 1, states, total + logits[0, 0]
+            return t + 1, states, logits
 
-        return tf.while_loop(
-            lambda t, s, total: t < NEW_TOKENS,
-            body,
-            (0, step.initial_states(rows), tf.constant(0.0)),
-        )[2]
+        start = (0, step.initial_states(rows), tf.zeros([rows, VOCAB]))
+        return tf.while_loop(lambda t, s, logits: t < NEW_TOKENS, body, start)[2][0, 0]
 
     return (lambda: loop().numpy()), NEW_TOKENS
 
@@ -111,19 +114,24 @@ def rerun_call(model, batch, jit):
 
 
 def measure(cases):
-    """Seconds per unit of each case: warm up all, then ROUNDS interleaved rounds; the minimum
-    (the run least disturbed by the other jobs on this shared machine)."""
+    """Seconds per unit of each case, wall and CPU: warm up all, then ROUNDS interleaved
+    rounds; the minimum of each (the run least disturbed by other jobs on the machine)."""
     for function, _ in cases.values():
         function()
-    times = {name: [] for name in cases}
+    wall = {name: [] for name in cases}
+    cpu = {name: [] for name in cases}
     for _ in range(ROUNDS):
         for name, (function, units) in cases.items():
-            times[name].append(timed(function) / units)
-    return {name: min(values) for name, values in times.items()}
+            seconds, cpu_seconds = timed(function)
+            wall[name].append(seconds / units)
+            cpu[name].append(cpu_seconds / units)
+    return {name: min(v) for name, v in wall.items()}, {name: min(v) for name, v in cpu.items()}
 
 
 def main():
     keras.utils.set_random_seed(0)
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(THREADS)
     rows = []
     for cell in CELLS:
         model = language_model(VOCAB, cell=cell, units=UNITS, num_layers=LAYERS, init_scale=0.1)
@@ -131,7 +139,7 @@ def main():
         for jit in JIT:
             for batch in BATCHES:
                 wide = batch * NUM_BEAMS
-                t = measure(
+                t, c = measure(
                     {
                         "greedy": generation_call(step, batch, "greedy", jit),
                         "beam": generation_call(step, batch, BeamSampler(NUM_BEAMS), jit),
@@ -143,22 +151,23 @@ def main():
                     }
                 )
                 for sampler in ("greedy", "beam"):
-                    per_token = t[sampler]
                     suffix = "" if sampler == "greedy" else "_wide"
-                    call, loop = t["call" + suffix], t["loop" + suffix]
+                    per_token, call, loop = c[sampler], c["call" + suffix], c["loop" + suffix]
                     row = {
                         "cell": cell,
                         "jit_compile": jit,
                         "batch": batch,
                         "sampler": "greedy" if sampler == "greedy" else f"beam {NUM_BEAMS}",
-                        "tokens_per_s": batch / per_token,
-                        "ms_per_token": per_token * 1e3,
-                        "step_call_ms": call * 1e3,
-                        "step_loop_ms": loop * 1e3,
+                        "tokens_per_s": batch / t[sampler],
+                        "wall_ms_per_token": t[sampler] * 1e3,
+                        "cpu_ms_per_token": per_token * 1e3,
+                        "cpu_step_call_ms": call * 1e3,
+                        "cpu_step_loop_ms": loop * 1e3,
                         "ratio_vs_step_call": per_token / call,
                         "ratio_vs_step_loop": per_token / loop,
-                        "rerun_prefix_ms": t["rerun"] * 1e3,
-                        "speedup_vs_rerun": t["rerun"] / per_token,
+                        "wall_ratio_vs_step_loop": t[sampler] / t["loop" + suffix],
+                        "cpu_rerun_prefix_ms": c["rerun"] * 1e3,
+                        "speedup_vs_rerun": c["rerun"] / per_token,
                     }
                     rows.append(row)
                     print_row(row)
@@ -177,6 +186,7 @@ def main():
             "num_beams": NUM_BEAMS,
             "rounds": ROUNDS,
             "step_calls": STEP_CALLS,
+            "threads": THREADS,
         },
     }
     with open(OUT, "w") as handle:
@@ -185,22 +195,24 @@ def main():
 
 
 HEADER = (
-    "| cell | jit | batch | sampler | tokens/s | ms/token | step call ms | step loop ms "
-    "| ratio vs call | ratio vs loop | re-run prefix ms | speed-up vs re-run |"
+    "| cell | jit | batch | sampler | tokens/s (wall) | CPU ms/token | step call CPU ms "
+    "| step loop CPU ms | ratio vs call | ratio vs loop | (wall ratio vs loop) "
+    "| re-run prefix CPU ms | speed-up vs re-run |"
 )
 
 
 def print_row(row):
     if not getattr(print_row, "started", False):
         print(HEADER)
-        print("|" + "---|" * 12)
+        print("|" + "---|" * 13)
         print_row.started = True
     print(
         f"| {row['cell']} | {'yes' if row['jit_compile'] else 'no'} | {row['batch']} "
-        f"| {row['sampler']} | {row['tokens_per_s']:,.0f} | {row['ms_per_token']:.3f} "
-        f"| {row['step_call_ms']:.3f} | {row['step_loop_ms']:.3f} "
+        f"| {row['sampler']} | {row['tokens_per_s']:,.0f} | {row['cpu_ms_per_token']:.3f} "
+        f"| {row['cpu_step_call_ms']:.3f} | {row['cpu_step_loop_ms']:.3f} "
         f"| {row['ratio_vs_step_call']:.2f}x | {row['ratio_vs_step_loop']:.2f}x "
-        f"| {row['rerun_prefix_ms']:.2f} | {row['speedup_vs_rerun']:.0f}x |",
+        f"| {row['wall_ratio_vs_step_loop']:.2f}x "
+        f"| {row['cpu_rerun_prefix_ms']:.2f} | {row['speedup_vs_rerun']:.0f}x |",
         flush=True,
     )
 

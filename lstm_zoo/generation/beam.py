@@ -106,7 +106,9 @@ class BeamSampler(Sampler):
             per_row = beams_k if vocab is None else min(beams_k, vocab)
             frozen_row = tf.constant([0.0] + [_NEG_INF] * (per_row - 1), tf.float32)
             top_logits, top_ids = topk.top_k(logits, per_row)
-            row_max = top_logits[:, :1]  # the row maximum comes with the top-k
+            # The row maximum comes with the top-k (a reduction, not a slice [:, :1]: XLA then
+            # keeps its fast TopK instead of a full sort).
+            row_max = tf.reduce_max(top_logits, axis=-1, keepdims=True)
             log_norm = row_max + tf.math.log(
                 tf.reduce_sum(tf.exp(logits - row_max), axis=-1, keepdims=True)
             )
