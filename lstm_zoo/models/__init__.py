@@ -6,7 +6,7 @@ from lstm_zoo.models.language_model import (
     compile_language_model,
     language_model,
 )
-from lstm_zoo.models.metrics import Perplexity
+from lstm_zoo.models.metrics import Perplexity, TokenAccuracy
 from lstm_zoo.models.presets import (
     LANGUAGE_MODEL_PRESETS,
     SENTIMENT_PRESETS,
@@ -25,6 +25,7 @@ __all__ = [
     "EpochLearningRateDecay",
     "Perplexity",
     "ResetStatesAtEpochAndEvaluation",
+    "TokenAccuracy",
     "compile_language_model",
     "language_model",
     "language_model_preset",

@@ -44,3 +44,40 @@ class Perplexity(keras.metrics.Metric):
             "from_logits": self.from_logits,
             "mask_token_id": self.mask_token_id,
         }
+
+
+@keras.saving.register_keras_serializable(package="lstm_zoo")
+class TokenAccuracy(keras.metrics.Metric):
+    """Share of the real tokens, over all batches, whose argmax prediction is the true tag:
+    sum_tokens w [argmax p = y] / sum_tokens w, with w the padding mask (times sample weights).
+
+    Keras's masked `sparse_categorical_accuracy` first averages each sequence over its padded
+    length, so batches padded to different lengths weigh their tokens differently; this counts
+    every real token once.
+
+    Args:
+        name: str. Reported name (default "sparse_categorical_accuracy", the name Keras gives
+            the built-in, so training logs keep their keys).
+    """
+
+    def __init__(self, name="sparse_categorical_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        mask = getattr(y_pred, "_keras_mask", None)  # the padding mask Keras attaches
+        predicted = ops.argmax(y_pred, axis=-1)
+        right = ops.cast(
+            ops.equal(ops.cast(y_true, "int32"), ops.cast(predicted, "int32")), "float32"
+        )
+        weights = ops.ones_like(right)
+        if mask is not None:
+            weights = weights * ops.cast(mask, "float32")
+        if sample_weight is not None:
+            weights = weights * ops.cast(sample_weight, "float32")
+        self.correct.assign_add(ops.cast(ops.sum(right * weights), self.dtype))
+        self.count.assign_add(ops.cast(ops.sum(weights), self.dtype))
+
+    def result(self):
+        return ops.divide_no_nan(self.correct, self.count)

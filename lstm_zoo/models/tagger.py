@@ -9,6 +9,7 @@ from lstm_zoo.layers.characters import CharacterEncoder, WordFeatures
 from lstm_zoo.layers.crf import CRF
 from lstm_zoo.layers.embedding import token_embedding
 from lstm_zoo.layers.registry import recurrent_layer
+from lstm_zoo.models.metrics import TokenAccuracy
 
 
 def sequence_tagger(
@@ -139,15 +140,17 @@ class CRFTagger(keras.Model):
 
 
 def compile_tagger(model, learning_rate=1e-3):
-    """Adam, token cross-entropy and token accuracy, both over real (unpadded) tokens; for a
-    `CRFTagger`, Adam on the CRF loss (measure accuracy on `predict_tags`)."""
+    """Adam, token cross-entropy and token accuracy (`TokenAccuracy`, reported as
+    "sparse_categorical_accuracy", exact over batches of any lengths), both over real
+    (unpadded) tokens; for a `CRFTagger`, Adam on the CRF loss (measure accuracy on
+    `predict_tags`)."""
     if isinstance(model, CRFTagger):
         model.compile(optimizer=keras.optimizers.Adam(learning_rate))
         return model
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
-        weighted_metrics=["sparse_categorical_accuracy"],
+        weighted_metrics=[TokenAccuracy()],
     )
     return model
 

@@ -17,7 +17,7 @@ def _char_ids(lengths, width, vocab_size, seed=0):
     return out
 
 
-@pytest.mark.parametrize("cell", ["lstm", "zoo_lstm", "zoo_gru"])
+@pytest.mark.parametrize("cell", ["lstm", "zoo_lstm"])
 def test_features_equal_each_word_encoded_alone_and_padding_changes_nothing(cell):
     lengths = [[3, 1, 5], [2, 4]]  # the second sentence has a padding word at t = 2
     chars = _char_ids(lengths, 5, 12)
@@ -39,7 +39,9 @@ def test_features_equal_each_word_encoded_alone_and_padding_changes_nothing(cell
 
 
 def test_config_round_trip_and_bad_rank():
-    encoder = CharacterEncoder(10, embedding_dim=3, units=2, cell="peephole", name="chars")
+    encoder = CharacterEncoder(
+        10, embedding_dim=3, units=2, cell="gru", recurrent_kwargs={"use_bias": False}, name="c"
+    )
     chars = _char_ids([[2, 3]], 3, 10)
     expected = keras.ops.convert_to_numpy(encoder(chars))
     clone = CharacterEncoder.from_config(encoder.get_config())

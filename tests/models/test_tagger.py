@@ -281,3 +281,31 @@ def test_char_tagger_learns_on_a_slice_of_real_ewt():
         after,
         majority_accuracy,
     )
+
+
+def test_token_accuracy_counts_every_real_token_once_across_batch_lengths():
+    """Two batches padded to different lengths: the metric equals the plain count."""
+    from lstm_zoo.models.tagger import token_accuracy
+
+    keras.utils.set_random_seed(6)
+    model = compile_tagger(sequence_tagger(3, vocab_size=6, embedding_dim=4, units=3))
+    batches = [
+        (pad([[2, 3], [4]]), pad([[1, 2], [0]])),
+        (pad([[5, 2, 3, 4, 2, 3]]), pad([[0] * 6])),
+    ]
+    correct = total = 0
+    for x, y in batches:
+        predicted = np.argmax(model.predict(x, verbose=0), -1)
+        correct += token_accuracy(y, predicted, x) * (x != 0).sum()
+        total += (x != 0).sum()
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_generator(
+        lambda: iter(batches),
+        output_signature=(
+            tf.TensorSpec([None, None], tf.int32),
+            tf.TensorSpec([None, None], tf.int32),
+        ),
+    )
+    result = model.evaluate(data, verbose=0, return_dict=True)
+    assert result["sparse_categorical_accuracy"] == pytest.approx(correct / total, rel=1e-6)
