@@ -18,8 +18,12 @@ from lstm_zoo.models.sentiment import (
     sentiment_classifier,
     sentiment_classifier_from_preset,
 )
+from lstm_zoo.models.tagger import CRFTagger, compile_tagger, sequence_tagger
 
 __all__ = [
+    "CRFTagger",
+    "compile_tagger",
+    "sequence_tagger",
     "LANGUAGE_MODEL_PRESETS",
     "SENTIMENT_PRESETS",
     "EpochLearningRateDecay",
