@@ -17,7 +17,6 @@ No review is cut unless you ask: `--max-tokens N` keeps the first or last N toke
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -28,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lstm_zoo.bench import write_json  # noqa: E402
 from lstm_zoo.data import dataset_path  # noqa: E402
 from lstm_zoo.data.batching import length_bucket_boundaries  # noqa: E402
 from lstm_zoo.data.classification import (  # noqa: E402
@@ -192,10 +192,7 @@ def main(argv=None):
     print(f"| Keras imdb_bidirectional_lstm (100 tokens) | - | {KERAS_EXAMPLE_ACCURACY} |")
     print(f"epochs: {', '.join(f'{t:.0f}s' for t in epoch_times)}; wall {wall / 60:.1f} min")
     path = args.json or f"benchmarks/out/imdb_{args.cell}.json"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {path}")
+    write_json(path, result)
 
 
 if __name__ == "__main__":

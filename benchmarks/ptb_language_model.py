@@ -11,7 +11,6 @@ the test set once at the end (both with the training batch shape, state carried)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -20,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
+from lstm_zoo.bench import write_json  # noqa: E402
 from lstm_zoo.data import Vocabulary, dataset_path, lm_windows, read_lm_tokens  # noqa: E402
 from lstm_zoo.models import (  # noqa: E402
     EpochLearningRateDecay,
@@ -107,10 +107,7 @@ def main(argv=None):
         f"valid {result['valid_perplexity'][-1]:.1f}, {epochs} epochs, {wall / 60:.1f} min"
     )
     path = args.json or f"benchmarks/out/ptb_{args.preset}_{args.cell}.json"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {path}")
+    write_json(path, result)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,19 @@ the README's settings and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import lstm_zoo  # noqa: E402
-from lstm_zoo.bench import Shape, machine_description, markdown_table, throughput  # noqa: E402
+from lstm_zoo.bench import (  # noqa: E402
+    Shape,
+    machine_description,
+    markdown_table,
+    throughput,
+    write_json,
+)
 
 # ---------------------------------------------------------------- settings
 SHAPE = Shape(batch=64, steps=64, inputs=256, units=256)
@@ -42,10 +47,7 @@ def main(argv=None):
     print(f"\nmachine: {machine['processor']}, {machine['cpus']} cpus, TF {machine['tensorflow']}")
     print(f"wall time: {wall:.0f} s")
     config = {**SHAPE.__dict__, "warmup": warmup, "timed_steps": timed, "repeats": repeats}
-    os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump({"config": config, "machine": machine, "wall_s": wall, "rows": rows}, f, indent=2)
-    print(f"wrote {args.json}")
+    write_json(args.json, {"config": config, "machine": machine, "wall_s": wall, "rows": rows})
 
 
 if __name__ == "__main__":

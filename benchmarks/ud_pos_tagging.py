@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import platform
 import time
@@ -23,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lstm_zoo.bench import write_json  # noqa: E402
 from lstm_zoo.data import dataset_path  # noqa: E402
 from lstm_zoo.data.conll import read_conllu  # noqa: E402
 from lstm_zoo.data.tagging import (  # noqa: E402
@@ -233,10 +233,7 @@ def main(argv=None):
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
     }
     path = args.json or f"benchmarks/out/ud_pos_{args.cells.replace(',', '_')}.json"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(summary, f, indent=2)
-    print(f"wrote {path}")
+    write_json(path, summary)
 
 
 if __name__ == "__main__":

@@ -179,3 +179,13 @@ def machine_description():
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
     }
+
+
+def write_json(path, result):
+    """Write a benchmark's result as indented JSON (creating the folder) and say where."""
+    import json
+
+    os.makedirs(os.path.dirname(str(path)) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {path}")
