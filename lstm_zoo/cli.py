@@ -103,6 +103,11 @@ def _export(args):
         level=run.level,
         samplers=tuple(args.samplers.split(",")),
         num_beams=args.num_beams,
+        sampler_options={
+            "top_k": {"k": args.k, "temperature": args.temperature},
+            "top_p": {"p": args.p, "temperature": args.temperature},
+            "random": {"temperature": args.temperature},
+        },
         end_token=run.end_token,
     )
     print(f"wrote the SavedModel {args.output} (signatures: tf.saved_model.load(path).signatures)")
@@ -245,6 +250,9 @@ def build_parser():
         "--samplers", default="greedy,top_k,beam", help="lm: samplers to serve (first = default)"
     )
     export.add_argument("--num-beams", type=int, default=4, help="lm: beam width")
+    export.add_argument("--k", type=int, default=10, help="lm: top_k's k")
+    export.add_argument("--p", type=float, default=0.9, help="lm: top_p's p")
+    export.add_argument("--temperature", type=float, default=1.0, help="lm: top_k/top_p/random")
     export.set_defaults(handler=_export)
 
     bench = commands.add_parser("bench", help="throughput of the layers vs keras.layers.LSTM")

@@ -126,8 +126,8 @@ def export_saved_model(
     level="word",
     samplers=("greedy",),
     num_beams=4,
+    sampler_options=None,
     end_token=None,
-    default_max_length=50,
 ):
     """Write a TensorFlow SavedModel whose signatures take raw strings.
 
@@ -146,9 +146,9 @@ def export_saved_model(
         samplers: names of `lstm_zoo.generation` samplers to serve (generate). The first is
             served as `generate`, each also as `generate_<name>`.
         num_beams: int. Beam width of the "beam" sampler (fixed at export).
+        sampler_options: dict name -> keyword arguments of that sampler, fixed at export
+            (e.g. {"top_k": {"k": 10, "temperature": 0.8}}); defaults otherwise.
         end_token: str or None. Generation stops per sequence after this token.
-        default_max_length: int. Unused by the signatures (max_length is an input); kept for
-            the `serving_default` alias of `generate`.
 
     Returns:
         The `tf.Module` that was saved (its functions work in this process too).
@@ -172,9 +172,10 @@ def export_saved_model(
     elif task == "tag":
         signatures = _tag_signatures(module, model, encoder, labels, characters)
     else:
-        signatures = _generate_signatures(
-            module, model, encoder, samplers, num_beams, end_token, default_max_length
-        )
+        options = {"beam": {"num_beams": num_beams}}
+        for name, kwargs in (sampler_options or {}).items():
+            options[name] = {**options.get(name, {}), **kwargs}
+        signatures = _generate_signatures(model, encoder, samplers, options, end_token)
     for name, function in signatures.items():
         setattr(module, name, function)
     tf.saved_model.save(module, str(path), signatures=signatures)
@@ -268,7 +269,7 @@ def _tag_signatures(module, model, encoder, labels, characters):
     return {"tag": tag, "tag_tokens": tag_tokens, "serving_default": tag}
 
 
-def _generate_signatures(module, model, encoder, samplers, num_beams, end_token, _):
+def _generate_signatures(model, encoder, samplers, options, end_token):
     from lstm_zoo.generation import generate_tokens, get_sampler, step_model
 
     if not samplers:
@@ -286,7 +287,7 @@ def _generate_signatures(module, model, encoder, samplers, num_beams, end_token,
     ]
     signatures = {}
     for name in samplers:
-        sampler = get_sampler(name, num_beams=num_beams) if name == "beam" else get_sampler(name)
+        sampler = get_sampler(name, **options.get(name, {}))
         signatures[f"generate_{name}"] = _generate_function(
             encoder, step, sampler, end_id, spec, f"generate_{name}", generate_tokens
         )

@@ -272,6 +272,7 @@ def language_export(tmp_path_factory):
         vocabulary,
         samplers=("greedy", "beam", "top_k"),
         num_beams=3,
+        sampler_options={"top_k": {"k": 4, "temperature": 0.7}},
         end_token="<eos>",
     )
     return model, vocabulary, path
@@ -287,7 +288,8 @@ def test_generate_served_by_tensorflow_alone_equals_generate_text(language_expor
         tmp_path,
         {name: (path, f"generate_{name}", inputs) for name in ("greedy", "beam", "top_k")},
     )
-    for name, kwargs in (("greedy", {}), ("beam", {"num_beams": 3}), ("top_k", {})):
+    top_k = {"k": 4, "temperature": 0.7}
+    for name, kwargs in (("greedy", {}), ("beam", {"num_beams": 3}), ("top_k", top_k)):
         expected = generate_text(
             model,
             vocabulary,
@@ -318,3 +320,22 @@ def test_generate_signature_checks_its_inputs(language_export):
         generate(prompts=tf.constant(["w1 w2 w3"]), max_length=tf.constant(2), seed=seed)
     with pytest.raises(tf.errors.InvalidArgumentError, match="has no tokens"):
         generate(prompts=tf.constant([""]), max_length=tf.constant(4), seed=seed)
+
+
+def test_classify_through_a_text_vectorization_layer(tmp_path):
+    from lstm_zoo.data.classification import text_vectorizer
+
+    keras.utils.set_random_seed(2)
+    vectorizer = text_vectorizer(["A fine film!", "a dull film", "fine acting"])
+    model = sentiment_classifier(
+        vocab_size=vectorizer.vocabulary_size(), embedding_dim=4, units=3, cell="coupled"
+    )
+    module = export_saved_model(model, tmp_path / "m", "classify", vectorizer)
+    texts = ["a FINE film.", "dull, dull acting"]
+    served = tf.saved_model.load(str(tmp_path / "m")).signatures["classify"]
+    expected = class_probabilities(model, vectorizer(tf.constant(texts)))
+    np.testing.assert_allclose(
+        served(texts=tf.constant(texts))["probabilities"], expected, atol=1e-6
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="has no tokens"):
+        module.classify(tf.constant(["!!!"]))
