@@ -47,24 +47,9 @@ def coupled_lstm(x, kernel, recurrent_kernel, bias):
 
 
 def gru(x, kernel, recurrent_kernel, bias, reset_after=True):
-    """GRU, gates z, r, h; bias [2, 3u] with reset_after else [3u]."""
-    batch, steps, _ = x.shape
-    units = recurrent_kernel.shape[0]
-    input_bias, recurrent_bias = (bias[0], bias[1]) if reset_after else (bias, np.zeros_like(bias))
-    u_z, u_r, u_h = np.split(recurrent_kernel, 3, axis=-1)
-    b_z, b_r, b_h = np.split(recurrent_bias, 3)
-    h, outputs = np.zeros((batch, units)), []
-    for t in range(steps):
-        x_z, x_r, x_h = np.split(x[:, t] @ kernel + input_bias, 3, axis=-1)
-        z = sigmoid(x_z + h @ u_z + b_z)
-        r = sigmoid(x_r + h @ u_r + b_r)
-        if reset_after:
-            candidate = np.tanh(x_h + r * (h @ u_h + b_h))
-        else:
-            candidate = np.tanh(x_h + (r * h) @ u_h)
-        h = z * h + (1.0 - z) * candidate
-        outputs.append(h)
-    return np.stack(outputs, axis=1), (h,)
+    """GRU, gates z, r, h; bias [2, 3u] with reset_after else [3u]: (outputs, (final h,))."""
+    hidden = gru_gates(x, kernel, recurrent_kernel, bias, reset_after=reset_after)["hidden"]
+    return hidden, (hidden[:, -1],)
 
 
 def _apply_mask(mask, t, new, old):

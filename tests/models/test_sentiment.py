@@ -14,6 +14,21 @@ from lstm_zoo.models import (
 CELLS = ["lstm", "gru", "zoo_lstm", "peephole", "coupled", "zoo_gru"]
 
 
+def assert_padded_batch_equals_one_by_one(model):
+    """A right-padded batch gives each sequence exactly what it gives alone, unpadded.
+
+    Returns the padded batch and the model's outputs on it."""
+    sequences = [[3, 4, 5], [6, 7, 8, 9, 10, 11], [12]]
+    padded = np.zeros((3, 8), "int32")
+    for i, s in enumerate(sequences):
+        padded[i, : len(s)] = s
+    batch = model.predict_on_batch(padded)
+    for i, s in enumerate(sequences):
+        alone = model.predict_on_batch(np.array([s], "int32"))
+        np.testing.assert_allclose(batch[i], alone[0], rtol=1e-5, atol=1e-6)
+    return padded, batch
+
+
 def _toy_data(n=64, seed=0):
     """Label 1 iff token 2 appears; sequences of different lengths, right-padded with 0."""
     rng = np.random.RandomState(seed)
@@ -61,14 +76,7 @@ def test_bidirectional_padded_batch_equals_unpadded_single_runs(cell):
     model = sentiment_classifier_from_preset(
         "seed-torch-lstmnet", vocab_size=20, embedding_dim=6, units=5, cell=cell, dropout=0.0
     )
-    sequences = [[3, 4, 5], [6, 7, 8, 9, 10, 11], [12]]
-    padded = np.zeros((3, 8), "int32")
-    for i, s in enumerate(sequences):
-        padded[i, : len(s)] = s
-    batch = model.predict_on_batch(padded)
-    for i, s in enumerate(sequences):
-        alone = model.predict_on_batch(np.array([s], "int32"))
-        np.testing.assert_allclose(batch[i], alone[0], rtol=1e-5, atol=1e-6)
+    assert_padded_batch_equals_one_by_one(model)
 
 
 def test_next_word_preset_and_safe_mode_round_trip():
@@ -128,14 +136,7 @@ def test_pooled_bidirectional_classifier_ignores_padding_and_round_trips(pooling
         embedding_dropout=0.3,
     )
     assert model.get_layer(f"{pooling}_pooling") and model.get_layer("embedding_dropout")
-    sequences = [[3, 4, 5], [6, 7, 8, 9, 10, 11], [12]]
-    padded = np.zeros((3, 8), "int32")
-    for i, s in enumerate(sequences):
-        padded[i, : len(s)] = s
-    batch = model.predict_on_batch(padded)
-    for i, s in enumerate(sequences):
-        alone = model.predict_on_batch(np.array([s], "int32"))
-        np.testing.assert_allclose(batch[i], alone[0], rtol=1e-5, atol=1e-6)
+    padded, batch = assert_padded_batch_equals_one_by_one(model)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "m.keras")
         model.save(path)
