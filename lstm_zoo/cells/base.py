@@ -317,7 +317,8 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
         raise NotImplementedError
 
     def extra_weight_gradients(self, dhz, saved, previous_states, extra):
-        """Gradients of `extra_weights()` from dhz of all steps ([time, batch, ...])."""
+        """Gradients of `extra_weights()` from dhz of all steps ([time, batch, ...]), each
+        summed over time only: [batch, *weight shape] (the loop sums the batch rows)."""
         return []
 
     @property

@@ -138,7 +138,7 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         p_i, p_f, p_o = extra
         c_prev = states[1]
         z = xz + hz
-        z_ifc, z_o = z[:, : 3 * self.units], z[:, 3 * self.units :]
+        z_ifc, z_o = z[..., : 3 * self.units], z[..., 3 * self.units :]
         peepholes = ops.concatenate([p_i * c_prev, p_f * c_prev, ops.zeros_like(c_prev)], axis=-1)
         ifg = self.gate_activations(("gate", "gate", "candidate"))(z_ifc + peepholes)
         i, f, g = ops.split(ifg, 3, axis=-1)
@@ -167,9 +167,9 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         dz_i, dz_f, _, dz_o = ops.split(dhz, 4, axis=-1)
         c, c_prev = saved[2], previous_states[1]
         return [
-            ops.sum(dz_i * c_prev, axis=(0, 1)),
-            ops.sum(dz_f * c_prev, axis=(0, 1)),
-            ops.sum(dz_o * c, axis=(0, 1)),
+            ops.sum(dz_i * c_prev, axis=0),
+            ops.sum(dz_f * c_prev, axis=0),
+            ops.sum(dz_o * c, axis=0),
         ]
 
     def get_config(self):

@@ -13,8 +13,18 @@ of one small matmul per step:
     dxz    = [dxz_0 .. dxz_{T-1}]   -> autodiff turns it into dW = X^T dxz, dX = dxz W^T
 
 Masked steps carry every state through unchanged (as `keras.layers.RNN` does); their gradient
-flows straight to the previous state. Each time loop can be compiled as one XLA unit
-(`jit_compile=True`), which fuses the per-step elementwise ops around the matmul.
+flows straight to the previous state.
+
+Compiled loops (`jit_compile=True`, one XLA computation each, which fuses the per-step
+elementwise ops around the matmul) are built for a few *capacities* of the time and batch axes
+(`lstm_zoo.layers.capacity`), not for every shape: the inputs are padded to the capacity and
+the real number of steps is a runtime trip count, so no padded step runs, and a layer fed any
+lengths compiles a bounded number of programs.
+
+Several directions (a fused bidirectional layer) run in one loop: the rows of every [time,
+rows, ...] tensor are direction-major (row d * batch + b), direction d has its own recurrent
+kernel U_d ([directions, units, k units]) and per-step matmul is one batched matmul
+[directions, batch, units] x [directions, units, k units].
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ from __future__ import annotations
 import functools
 
 import tensorflow as tf
+
+from lstm_zoo.layers.capacity import batch_capacity, time_capacity
 
 
 def _stop_gradient(value):
@@ -33,29 +45,84 @@ def _stack_previous(initial, stacked):
     return tf.concat([initial[tf.newaxis], stacked[:-1]], axis=0)
 
 
+class _Padding:
+    """Pads [time, rows, ...] and [rows, ...] tensors to the loop's capacity and back.
+
+    rows = directions * batch (direction-major); only the batch part of rows is padded.
+    Without a compiled loop nothing is padded.
+    """
+
+    def __init__(self, steps, batch, directions, enabled):
+        self.steps, self.batch, self.directions = steps, batch, directions
+        self.enabled = enabled
+        if enabled:
+            self.time_capacity = time_capacity(steps)
+            self.batch_capacity = batch_capacity(batch)
+
+    def _split_rows(self, x, lead):
+        shape = tf.shape(x)
+        return tf.reshape(x, tf.concat([shape[:lead], [self.directions, -1], shape[lead + 1 :]], 0))
+
+    def _merge_rows(self, x, lead):
+        shape = tf.shape(x)
+        merged = tf.concat([shape[:lead], [-1], shape[lead + 2 :]], 0)
+        return tf.reshape(x, merged)
+
+    def rows(self, x, value=0):
+        """[rows, ...] -> [directions * batch capacity, ...]."""
+        if not self.enabled or x is None:
+            return x
+        x = self._split_rows(x, 0)
+        extra = [[0, 0]] * (x.shape.rank - 2)
+        pads = [[0, 0], [0, self.batch_capacity - self.batch], *extra]
+        return self._merge_rows(tf.pad(x, pads, constant_values=value), 0)
+
+    def sequence(self, x, value=0):
+        """[time, rows, ...] -> [time capacity, directions * batch capacity, ...]."""
+        if not self.enabled or x is None:
+            return x
+        x = self._split_rows(x, 1)
+        extra = [[0, 0]] * (x.shape.rank - 3)
+        pads = [
+            [0, self.time_capacity - self.steps],
+            [0, 0],
+            [0, self.batch_capacity - self.batch],
+            *extra,
+        ]
+        return self._merge_rows(tf.pad(x, pads, constant_values=value), 1)
+
+    def unpad_rows(self, x):
+        if not self.enabled or x is None:
+            return x
+        return self._merge_rows(self._split_rows(x, 0)[:, : self.batch], 0)
+
+    def unpad_sequence(self, x):
+        if not self.enabled or x is None:
+            return x
+        return self._merge_rows(self._split_rows(x, 1)[: self.steps, :, : self.batch], 1)
+
+
 class FusedScan:
     """Forward and backward time loops for one cell (built once per layer, reused per call).
 
     Args:
         cell: a `lstm_zoo.cells.RecurrentCell` whose `supports_fused` is True.
-        jit_compile: bool. Compile each time loop as one XLA computation.
+        jit_compile: bool. Compile each time loop as one XLA computation (for a few capacity
+            buckets of the time and batch axes).
+        directions: int. Independent recurrences run side by side in one loop (2 for a fused
+            bidirectional layer), each with its own weights.
     """
 
-    def __init__(self, cell, jit_compile=True):
+    def __init__(self, cell, jit_compile=True, directions=1):
         self.cell = cell
         self.jit_compile = jit_compile
-        self._forward = tf.function(
-            self._forward_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
-        )
+        self.directions = int(directions)
+        options = dict(jit_compile=jit_compile, autograph=False, reduce_retracing=True)
+        self._forward = tf.function(self._forward_loop, **options)
         self._forward_inference = tf.function(
-            functools.partial(self._forward_loop, for_backward=False),
-            jit_compile=jit_compile,
-            autograph=False,
-            reduce_retracing=True,
+            functools.partial(self._forward_loop, for_backward=False), **options
         )
-        self._backward = tf.function(
-            self._backward_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
-        )
+        self._backward = tf.function(self._backward_loop, **options)
 
     # ------------------------------------------------------------------ public
     def __call__(
@@ -64,25 +131,32 @@ class FusedScan:
         """Run the recurrence.
 
         Args:
-            xz: [time, batch, blocks * units] input projections (time-major).
-            initial_states: list of [batch, units] tensors, h first.
-            kernel: [units, blocks * units] recurrent kernel U.
-            bias: [blocks * units] recurrent bias added to h U, or None.
-            extra: list of the cell's extra weights (peepholes), as tensors.
-            mask: [time, batch] bool, or None. False steps carry the state through.
-            dropout_mask: [batch, units] recurrent dropout mask applied to h_{t-1}, or None.
+            xz: [time, rows, blocks * units] input projections (time-major); rows =
+                directions * batch, direction-major.
+            initial_states: list of [rows, units] tensors, h first.
+            kernel: recurrent kernel U: [units, blocks * units], or [directions, units,
+                blocks * units] for several directions.
+            bias: recurrent bias added to h U ([blocks * units], or [directions, ...]), or None.
+            extra: list of the cell's extra weights (peepholes), as tensors (each with a
+                leading directions axis for several directions).
+            mask: [time, rows] bool, or None. False steps carry the state through.
+            dropout_mask: [rows, units] recurrent dropout mask applied to h_{t-1}, or None.
             training: bool. False runs a forward loop that stores only h and the final states
                 (measured 30% faster); a gradient of such a call is still exact: it first
                 recomputes the forward loop that stores what the backward needs.
 
         Returns:
-            (h_seq, final_states): h_t of every step ([time, batch, units]; at a masked step
+            (h_seq, final_states): h_t of every step ([time, rows, units]; at a masked step
             the carried h_{t-1}) and the states after the last step.
         """
         n_states, n_extra = len(initial_states), len(extra)
         has_bias = bias is not None
+        steps = tf.shape(xz)[0]
+        batch = tf.shape(xz)[1] // self.directions
+        padding = _Padding(steps, batch, self.directions, enabled=self.jit_compile)
         if mask is not None:
-            mask = tf.cast(mask, tf.bool)[:, :, tf.newaxis]
+            mask = padding.sequence(tf.cast(mask, tf.int8)[:, :, tf.newaxis]) > 0
+        dropout_p = padding.rows(dropout_mask)
 
         @tf.custom_gradient
         def recurrence(xz, kernel, *args):
@@ -90,28 +164,28 @@ class FusedScan:
             weights = list(args[n_states : n_states + n_extra])
             rec_bias = args[-1] if has_bias else None
             # The loops are differentiated by hand: hide their inputs from any active tape.
-            inputs = tf.nest.map_structure(_stop_gradient, (xz, kernel, rec_bias, states0, weights))
+            xz, kernel, rec_bias, states0, weights = tf.nest.map_structure(
+                _stop_gradient, (xz, kernel, rec_bias, states0, weights)
+            )
+            padded = (
+                padding.sequence(xz),
+                kernel,
+                rec_bias,
+                [padding.rows(s) for s in states0],
+                weights,
+            )
             forward = self._forward if training else self._forward_inference
-            seqs, saved, finals = forward(*inputs, mask, dropout_mask)
-            h_seq = seqs[0]
+            seqs, saved, finals = forward(*padded, mask, dropout_p, steps)
+            h_seq = padding.unpad_sequence(seqs[0])
+            finals = [padding.unpad_rows(f) for f in finals]
 
             def grad(d_h_seq, *d_finals):
                 if training:
                     seqs_, saved_ = seqs, saved
                 else:  # recompute the loop that stores what the backward needs
-                    seqs_, saved_, _ = self._forward(*inputs, mask, dropout_mask)
+                    seqs_, saved_, _ = self._forward(*padded, mask, dropout_p, steps)
                 return self._gradients(
-                    d_h_seq,
-                    d_finals,
-                    xz,
-                    kernel,
-                    states0,
-                    weights,
-                    seqs_,
-                    saved_,
-                    has_bias,
-                    mask,
-                    dropout_mask,
+                    d_h_seq, d_finals, padded, states0, seqs_, saved_, mask, dropout_p, padding
                 )
 
             return (h_seq, *finals), grad
@@ -120,62 +194,91 @@ class FusedScan:
         outputs = recurrence(xz, kernel, *args)
         return outputs[0], list(outputs[1:])
 
-    def _gradients(
-        self,
-        d_h_seq,
-        d_finals,
-        xz,
-        kernel,
-        states0,
-        weights,
-        seqs,
-        saved,
-        has_bias,
-        mask,
-        dropout_mask,
-    ):
+    def _gradients(self, d_h_seq, d_finals, padded, states0, seqs, saved, mask, dropout_p, padding):
         """Gradients of every input of the recurrence, given the upstream gradients."""
+        xz_p, kernel, rec_bias, states0_p, weights = padded
         if d_h_seq is None:
             d_h_seq = tf.zeros_like(seqs[0])
-        d_finals = [tf.zeros_like(s0) if d is None else d for d, s0 in zip(d_finals, states0)]
+        else:
+            d_h_seq = padding.sequence(d_h_seq)
+        d_finals = [
+            tf.zeros_like(s0) if d is None else padding.rows(d) for d, s0 in zip(d_finals, states0_p)
+        ]
         d_xz, d_hz, d_states0, d_extra = self._backward(
-            d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, mask, dropout_mask
+            d_h_seq, d_finals, xz_p, kernel, states0_p, weights, seqs, saved, mask, dropout_p,
+            padding.steps,
         )
-        prev_h = _stack_previous(states0[0], seqs[0])
-        if dropout_mask is not None:
-            prev_h = prev_h * dropout_mask
-        units = kernel.shape[0] or tf.shape(kernel)[0]
-        d_kernel = tf.matmul(
-            tf.reshape(prev_h, [-1, units]),
-            tf.reshape(d_hz, [-1, tf.shape(d_hz)[-1]]),
-            transpose_a=True,
-        )
-        grads = [d_xz if d_xz is not None else d_hz, d_kernel, *d_states0, *d_extra]
-        if has_bias:
-            grads.append(tf.reduce_sum(d_hz, axis=[0, 1]))
+        d_hz = padding.unpad_sequence(d_hz)
+        d_xz = padding.unpad_sequence(d_xz) if d_xz is not None else d_hz
+        d_states0 = [padding.unpad_rows(d) for d in d_states0]
+        prev_h = _stack_previous(states0[0], padding.unpad_sequence(seqs[0]))
+        if dropout_p is not None:
+            prev_h = prev_h * padding.unpad_rows(dropout_p)
+        grads = [d_xz, self._kernel_gradient(prev_h, d_hz, kernel), *d_states0]
+        grads += [self._per_direction_sum(d, w) for d, w in zip(d_extra, weights)]
+        if rec_bias is not None:
+            grads.append(self._per_direction_sum(tf.reduce_sum(d_hz, axis=0), rec_bias))
         return grads
 
+    def _kernel_gradient(self, prev_h, d_hz, kernel):
+        """dU = sum over steps and rows of h_{t-1}^T dhz_t, per direction."""
+        units, width = tf.shape(prev_h)[-1], tf.shape(d_hz)[-1]
+        if self.directions == 1:
+            return tf.matmul(
+                tf.reshape(prev_h, [-1, units]), tf.reshape(d_hz, [-1, width]), transpose_a=True
+            )
+        steps = tf.shape(prev_h)[0]
+        by_direction = [steps, self.directions, -1]
+        prev_h = tf.reshape(prev_h, [*by_direction, units])
+        d_hz = tf.reshape(d_hz, [*by_direction, width])
+        return tf.einsum("tdbu,tdbk->duk", prev_h, d_hz)
+
+    def _per_direction_sum(self, per_row, weight):
+        """Sum a [rows, ...] gradient over the batch rows of each direction (weight's shape)."""
+        if self.directions == 1:
+            return tf.reduce_sum(per_row, axis=0)
+        shape = tf.shape(per_row)
+        split = tf.reshape(per_row, tf.concat([[self.directions, -1], shape[1:]], 0))
+        return tf.reduce_sum(split, axis=1)
+
     # ------------------------------------------------------------------ loops
+    def _rows(self, weight, rows):
+        """A per-direction weight [directions, ...] repeated for every row of its direction."""
+        if weight is None or self.directions == 1:
+            return weight
+        return tf.repeat(weight, rows // self.directions, axis=0)
+
+    def _recurrent_matmul(self, h, kernel):
+        """h U for h [rows, units]: one matmul, or one batched matmul over directions."""
+        if self.directions == 1:
+            return tf.matmul(h, kernel)
+        units = tf.shape(h)[-1]
+        h = tf.reshape(h, [self.directions, -1, units])
+        return tf.reshape(tf.matmul(h, kernel), [-1, tf.shape(kernel)[-1]])
+
     def _step_input(self, h_prev, kernel, rec_bias, dropout_mask):
         h_in = h_prev * dropout_mask if dropout_mask is not None else h_prev
-        hz = tf.matmul(h_in, kernel)
+        hz = self._recurrent_matmul(h_in, kernel)
         return hz + rec_bias if rec_bias is not None else hz
 
     def _forward_loop(
-        self, xz, kernel, rec_bias, states0, weights, mask, dropout_mask, for_backward=True
+        self, xz, kernel, rec_bias, states0, weights, mask, dropout_mask, steps, for_backward=True
     ):
-        """Run the steps. Returns (stored state sequences, saved sequences, final states):
-        for the backward every state and what `step` saves; otherwise h alone (faster)."""
+        """Run `steps` steps (xz may be longer: the capacity). Returns (stored state
+        sequences, saved sequences, final states): for the backward every state and what
+        `step` saves; otherwise h alone (faster). Entries past `steps` are zero."""
         cell = self.cell
-        steps = tf.shape(xz)[0]
+        capacity, rows = tf.shape(xz)[0], tf.shape(xz)[1]
+        rec_bias = self._rows(rec_bias, rows)
+        weights = [self._rows(w, rows) for w in weights]
         stored = states0 if for_backward else states0[:1]
-        state_tas = [tf.TensorArray(s.dtype, size=steps) for s in stored]
+        state_tas = [tf.TensorArray(s.dtype, size=capacity) for s in stored]
         saved_tas = []
         if for_backward:  # one probe step (pruned from the graph) gives the saved dtypes
             probe = cell.step(
                 xz[0], self._step_input(states0[0], kernel, rec_bias, None), states0, weights
             )
-            saved_tas = [tf.TensorArray(s.dtype, size=steps) for s in probe[2]]
+            saved_tas = [tf.TensorArray(s.dtype, size=capacity) for s in probe[2]]
 
         def body(t, states, state_tas, saved_tas):
             hz = self._step_input(states[0], kernel, rec_bias, dropout_mask)
@@ -191,31 +294,39 @@ class FusedScan:
             body,
             (tf.constant(0), states0, state_tas, saved_tas),
             parallel_iterations=1,
-            maximum_iterations=steps,
+            maximum_iterations=capacity,
         )
         return [ta.stack() for ta in state_tas], [ta.stack() for ta in saved_tas], finals
 
     def _backward_loop(
-        self, d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, mask, dropout_mask
+        self, d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, mask, dropout_mask,
+        steps,
     ):
+        """Steps `steps - 1` down to 0. Returns (dxz or None, dhz, d initial states, per-row
+        extra-weight gradients); entries past `steps` are zero."""
         cell = self.cell
-        steps = tf.shape(xz)[0]
+        capacity, rows = tf.shape(xz)[0], tf.shape(xz)[1]
+        weights = [self._rows(w, rows) for w in weights]
         prev_seqs = [_stack_previous(s0, s) for s0, s in zip(states0, seqs)]
         # Everything of the backward that does not depend on the incoming gradient, for all
         # steps at once: the loop is left with a few multiply-adds and one matmul per step.
         factors = cell.prepare_backward(saved, prev_seqs, weights)
-        kernel_t = tf.transpose(kernel)
+        kernel_t = tf.linalg.matrix_transpose(kernel)
 
         def backward_step(t, d_states):
+            # tf.gather, not x[t]: XLA would need a slice start derived from `steps` at
+            # compile time (one program per length); a gather index is a runtime value.
             d_states = list(d_states)
-            d_states[0] = d_states[0] + d_h_seq[t]
+            d_states[0] = d_states[0] + tf.gather(d_h_seq, t)
             if mask is not None:
-                d_new = [tf.where(mask[t], d, tf.zeros_like(d)) for d in d_states]
-                d_keep = [tf.where(mask[t], tf.zeros_like(d), d) for d in d_states]
+                mask_t = tf.gather(mask, t)
+                d_new = [tf.where(mask_t, d, tf.zeros_like(d)) for d in d_states]
+                d_keep = [tf.where(mask_t, tf.zeros_like(d), d) for d in d_states]
             else:
                 d_new, d_keep = d_states, None
-            d_xz, d_hz, d_prev = cell.step_backward(d_new[0], d_new[1:], [f[t] for f in factors])
-            d_h_prev = tf.matmul(d_hz, kernel_t)
+            factors_t = [tf.gather(f, t) for f in factors]
+            d_xz, d_hz, d_prev = cell.step_backward(d_new[0], d_new[1:], factors_t)
+            d_h_prev = self._recurrent_matmul(d_hz, kernel_t)
             if dropout_mask is not None:
                 d_h_prev = d_h_prev * dropout_mask
             d_prev = list(d_prev)
@@ -225,24 +336,25 @@ class FusedScan:
             return d_prev, d_xz, d_hz
 
         # dxz is the very tensor dhz for the LSTM cells: then only one is stored.
-        probe = backward_step(steps - 1, d_finals)
+        probe = backward_step(0, d_finals)
         separate_xz = probe[1] is not probe[2]
-        xz_ta = tf.TensorArray(xz.dtype, size=steps) if separate_xz else None
-        hz_ta = tf.TensorArray(xz.dtype, size=steps)
+        xz_ta = tf.TensorArray(xz.dtype, size=capacity) if separate_xz else None
+        hz_ta = tf.TensorArray(xz.dtype, size=capacity)
 
-        def body(t, d_states, xz_ta, hz_ta):
+        def body(i, d_states, xz_ta, hz_ta):
+            t = steps - 1 - i
             d_prev, d_xz, d_hz = backward_step(t, d_states)
             hz_ta = hz_ta.write(t, d_hz)
             if separate_xz:
                 xz_ta = xz_ta.write(t, d_xz)
-            return t - 1, d_prev, xz_ta, hz_ta
+            return i + 1, d_prev, xz_ta, hz_ta
 
         _, d_states0, xz_ta, hz_ta = tf.while_loop(
-            lambda t, *_: t >= 0,
+            lambda i, *_: i < steps,
             body,
-            (steps - 1, d_finals, xz_ta if separate_xz else 0, hz_ta),
+            (tf.constant(0), d_finals, xz_ta if separate_xz else 0, hz_ta),
             parallel_iterations=1,
-            maximum_iterations=steps,
+            maximum_iterations=capacity,
         )
         d_hz = hz_ta.stack()
         d_xz = xz_ta.stack() if separate_xz else None

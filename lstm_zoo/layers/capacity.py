@@ -1,0 +1,44 @@
+"""Capacity buckets: the few padded shapes the compiled time loops are built for.
+
+XLA compiles one program per input shape. So that a layer fed batches of any length and size
+compiles only a few programs, the fast loop pads its inputs to a *capacity* and runs the real
+number of steps as a runtime trip count (no padded step is computed; padded batch rows are
+computed and dropped, and their gradients are zero).
+
+    time capacity:  1 for one step (generation), else the next of 8, 16, 32, ..., 2^k >= T
+    batch capacity: the next power of two >= B
+
+Lengths 1-512 meet 8 time capacities (1, 8, 16, 32, 64, 128, 256, 512); a pipeline of full
+batches plus one partial last batch meets at most 2 batch capacities.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+MIN_TIME_CAPACITY = 8
+
+
+def next_power_of_two(n):
+    """The smallest power of two >= n, for an int32 scalar tensor n >= 1 (bit smearing)."""
+    v = tf.maximum(tf.cast(n, tf.int32), 1) - 1
+    for shift in (1, 2, 4, 8, 16):
+        v = tf.bitwise.bitwise_or(v, tf.bitwise.right_shift(v, shift))
+    return v + 1
+
+
+def time_capacity(steps):
+    """The padded length the loops are compiled for, for `steps` real steps."""
+    steps = tf.cast(steps, tf.int32)
+    return tf.where(steps <= 1, 1, tf.maximum(next_power_of_two(steps), MIN_TIME_CAPACITY))
+
+
+def batch_capacity(batch):
+    """The padded batch size the loops are compiled for, for `batch` real rows."""
+    return next_power_of_two(batch)
+
+
+def static_or_dynamic(value):
+    """A Python int where `value` is known while tracing, else the tensor."""
+    static = tf.get_static_value(value)
+    return int(static) if static is not None else value
