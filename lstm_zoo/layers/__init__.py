@@ -1,5 +1,6 @@
 """Recurrent layers on the shared fast loop, and the registry of layers by name."""
 
+from lstm_zoo.layers.bidirectional import Bidirectional
 from lstm_zoo.layers.pooling import MaskedGlobalPooling1D
 from lstm_zoo.layers.recurrent import GRU, LSTM, CoupledLSTM, PeepholeLSTM, ZooRecurrent
 from lstm_zoo.layers.registry import (
@@ -9,6 +10,7 @@ from lstm_zoo.layers.registry import (
 )
 
 __all__ = [
+    "Bidirectional",
     "GRU",
     "LSTM",
     "MaskedGlobalPooling1D",

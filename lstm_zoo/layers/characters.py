@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from lstm_zoo.layers.bidirectional import Bidirectional
 from lstm_zoo.layers.registry import recurrent_layer
 
 
@@ -53,7 +54,7 @@ class CharacterEncoder(keras.layers.Layer):
         self.embedding = keras.layers.Embedding(
             self.vocab_size, self.embedding_dim, mask_zero=True, name="char_embedding"
         )
-        self.encoder = keras.layers.Bidirectional(
+        self.encoder = Bidirectional(
             recurrent_layer(cell, self.units, name="char_encoder", **self.recurrent_kwargs),
             name="char_bidirectional",
         )

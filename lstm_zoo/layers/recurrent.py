@@ -9,12 +9,28 @@ derivative, GRU with `reset_after=False`) runs Keras's generic loop over the sam
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from lstm_zoo.cells import CoupledLSTMCell, GRUCell, LSTMCell, PeepholeLSTMCell
 from lstm_zoo.cells.base import read_value
 from lstm_zoo.layers.scan import FusedScan
+
+
+@dataclasses.dataclass
+class FastLoopInputs:
+    """One call's arguments of `FusedScan` (see `FusedScan.__call__`)."""
+
+    xz: tf.Tensor
+    initial_states: list
+    kernel: tf.Tensor
+    bias: tf.Tensor | None
+    extra: list
+    mask: tf.Tensor | None
+    dropout_mask: tf.Tensor | None
+
 
 _LAYER_KWARGS = {"name", "dtype", "trainable", "activity_regularizer", "input_shape"}
 _CELL_CONFIG_SKIP = {"name", "trainable", "dtype"}
@@ -121,6 +137,23 @@ class ZooRecurrent(keras.layers.RNN):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         if self._scan is None:
             self._scan = FusedScan(self.cell, jit_compile=self.jit_loop)
+        loop = self.fast_loop_inputs(sequences, initial_state, mask, training)
+        h_seq, final_states = self._scan(
+            loop.xz,
+            loop.initial_states,
+            loop.kernel,
+            loop.bias,
+            loop.extra,
+            mask=loop.mask,
+            dropout_mask=loop.dropout_mask,
+            training=bool(training),
+        )
+        return self.fast_loop_outputs(h_seq, final_states, loop.mask)
+
+    def fast_loop_inputs(self, sequences, initial_state, mask, training):
+        """What `FusedScan` takes for this layer's call: the input projection of all steps
+        (time-major, reversed for go_backwards), the time-major mask, the dropout masks and
+        the weights as tensors."""
         cell = self.cell
         if training and 0.0 < cell.dropout < 1.0:
             sequences = sequences * cell.get_dropout_mask(sequences[:, 0, :])[:, None, :]
@@ -135,17 +168,19 @@ class ZooRecurrent(keras.layers.RNN):
         if self.go_backwards:
             xz = tf.reverse(xz, [0])
             mask = tf.reverse(mask, [0]) if mask is not None else None
-
-        h_seq, final_states = self._scan(
-            xz,
-            list(initial_state),
-            read_value(cell.recurrent_kernel),
-            cell.recurrent_bias(),
-            cell.extra_weight_values(),
+        return FastLoopInputs(
+            xz=xz,
+            initial_states=list(initial_state),
+            kernel=read_value(cell.recurrent_kernel),
+            bias=cell.recurrent_bias(),
+            extra=cell.extra_weight_values(),
             mask=mask,
             dropout_mask=dropout_mask,
-            training=bool(training),
         )
+
+    def fast_loop_outputs(self, h_seq, final_states, mask):
+        """(last_output, outputs [batch, time, units], states) as `keras.layers.RNN`'s
+        `inner_loop` returns them, from the loop's time-major h_seq and the time-major mask."""
         outputs = h_seq
         if mask is not None:
             # Keras's loop outputs zeros until the first unmasked step (its "previous output"

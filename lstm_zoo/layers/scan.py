@@ -111,12 +111,15 @@ class FusedScan:
             buckets of the time and batch axes).
         directions: int. Independent recurrences run side by side in one loop (2 for a fused
             bidirectional layer), each with its own weights.
+        bucketed: bool. Pad compiled loops to the capacity buckets (default). False compiles
+            one program per exact shape (the reference the bucketed loop is tested against).
     """
 
-    def __init__(self, cell, jit_compile=True, directions=1):
+    def __init__(self, cell, jit_compile=True, directions=1, bucketed=True):
         self.cell = cell
         self.jit_compile = jit_compile
         self.directions = int(directions)
+        self.bucketed = bool(bucketed)
         options = dict(jit_compile=jit_compile, autograph=False, reduce_retracing=True)
         self._forward = tf.function(self._forward_loop, **options)
         self._forward_inference = tf.function(
@@ -153,7 +156,9 @@ class FusedScan:
         has_bias = bias is not None
         steps = tf.shape(xz)[0]
         batch = tf.shape(xz)[1] // self.directions
-        padding = _Padding(steps, batch, self.directions, enabled=self.jit_compile)
+        padding = _Padding(
+            steps, batch, self.directions, enabled=self.jit_compile and self.bucketed
+        )
         if mask is not None:
             mask = padding.sequence(tf.cast(mask, tf.int8)[:, :, tf.newaxis]) > 0
         dropout_p = padding.rows(dropout_mask)
@@ -202,10 +207,20 @@ class FusedScan:
         else:
             d_h_seq = padding.sequence(d_h_seq)
         d_finals = [
-            tf.zeros_like(s0) if d is None else padding.rows(d) for d, s0 in zip(d_finals, states0_p)
+            tf.zeros_like(s0) if d is None else padding.rows(d)
+            for d, s0 in zip(d_finals, states0_p)
         ]
         d_xz, d_hz, d_states0, d_extra = self._backward(
-            d_h_seq, d_finals, xz_p, kernel, states0_p, weights, seqs, saved, mask, dropout_p,
+            d_h_seq,
+            d_finals,
+            xz_p,
+            kernel,
+            states0_p,
+            weights,
+            seqs,
+            saved,
+            mask,
+            dropout_p,
             padding.steps,
         )
         d_hz = padding.unpad_sequence(d_hz)
@@ -299,7 +314,17 @@ class FusedScan:
         return [ta.stack() for ta in state_tas], [ta.stack() for ta in saved_tas], finals
 
     def _backward_loop(
-        self, d_h_seq, d_finals, xz, kernel, states0, weights, seqs, saved, mask, dropout_mask,
+        self,
+        d_h_seq,
+        d_finals,
+        xz,
+        kernel,
+        states0,
+        weights,
+        seqs,
+        saved,
+        mask,
+        dropout_mask,
         steps,
     ):
         """Steps `steps - 1` down to 0. Returns (dxz or None, dhz, d initial states, per-row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from lstm_zoo.layers.bidirectional import Bidirectional
 from lstm_zoo.layers.embedding import token_embedding
 from lstm_zoo.layers.pooling import MaskedGlobalPooling1D
 from lstm_zoo.layers.registry import recurrent_layer
@@ -29,7 +30,7 @@ def sentiment_classifier(
     """Token ids [batch, time] (0 = padding) -> class probabilities.
 
     Embedding (pretrained `embeddings` matrix or trained from scratch, `mask_zero=True`) ->
-    num_layers recurrent layers (bidirectional: each a `keras.layers.Bidirectional`, whose
+    num_layers recurrent layers (bidirectional: each a `lstm_zoo.layers.Bidirectional`, whose
     final states concatenate the forward state after the last real token and the backward
     state after the first: padding never reaches them) -> optional Dense(hidden_units, relu)
     -> Dropout -> Dense(1, sigmoid) for two classes, Dense(num_classes, softmax) otherwise.
@@ -69,7 +70,7 @@ def sentiment_classifier(
             **(recurrent_kwargs or {}),
         )
         if bidirectional:
-            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{index}")
+            layer = Bidirectional(layer, name=f"bidirectional_{index}")
         encoder.append(layer)
     hidden = keras.layers.Dense(hidden_units, "relu", name="hidden") if hidden_units else None
     if num_classes == 2:

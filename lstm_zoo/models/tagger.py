@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from lstm_zoo.layers.bidirectional import Bidirectional
 from lstm_zoo.layers.characters import CharacterEncoder, WordFeatures
 from lstm_zoo.layers.crf import CRF
 from lstm_zoo.layers.embedding import token_embedding
@@ -80,7 +81,7 @@ def sequence_tagger(
             name="char_features",
         )
     encoder = [
-        keras.layers.Bidirectional(
+        Bidirectional(
             recurrent_layer(
                 cell,
                 units,

@@ -1,0 +1,160 @@
+"""The capacity-bucketed fast loop: same results as one program per exact shape, and a
+bounded number of XLA compilations over a pipeline of many lengths."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lstm_zoo.layers import GRU, LSTM, CoupledLSTM, PeepholeLSTM
+from lstm_zoo.layers.capacity import batch_capacity, time_capacity
+from lstm_zoo.layers.scan import FusedScan
+from tests.helpers import random_inputs
+
+LAYERS = {"zoo_lstm": LSTM, "peephole": PeepholeLSTM, "coupled": CoupledLSTM, "zoo_gru": GRU}
+
+
+def test_capacities_are_few_and_cover_every_size():
+    lengths = np.arange(1, 513)
+    capacities = [int(time_capacity(n)) for n in lengths]
+    assert all(c >= n for c, n in zip(capacities, lengths))
+    assert sorted(set(capacities)) == [1, 8, 16, 32, 64, 128, 256, 512]
+    assert [int(batch_capacity(b)) for b in (1, 2, 3, 5, 32, 33, 64)] == [1, 2, 4, 8, 32, 64, 64]
+
+
+def _mask(batch, steps):
+    """Rows cycle through: full, right padding, left padding, all masked, arbitrary."""
+    rng = np.random.RandomState(steps)
+    rows = []
+    for row in range(batch):
+        kind = row % 5
+        keep = np.ones(steps, bool)
+        cut = max(1, steps // 2)
+        if kind == 1:
+            keep[cut:] = False
+        elif kind == 2:
+            keep[: steps - cut] = False
+        elif kind == 3:
+            keep[:] = False
+        elif kind == 4:
+            keep = rng.rand(steps) > 0.3
+        rows.append(keep)
+    if batch == 1 and steps > 1:
+        rows[0][steps // 2 :] = False  # right padding for a batch of one
+    return np.stack(rows)
+
+
+def _run(layer, x, mask):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = layer(x, mask=tf.constant(mask), training=True)
+        loss = sum(
+            tf.reduce_sum(o * tf.sin(tf.reshape(tf.range(tf.size(o), dtype=o.dtype), o.shape)))
+            for o in outputs
+        )
+    grads = tape.gradient(loss, [x, *layer.trainable_weights])
+    return [o.numpy() for o in outputs] + [g.numpy() for g in grads]
+
+
+def _bucketed_and_exact(layer_class, x, **kwargs):
+    bucketed = layer_class(6, return_sequences=True, return_state=True, **kwargs)
+    bucketed(x[:, :1])
+    rng = np.random.RandomState(1)
+    bucketed.set_weights([rng.normal(scale=0.4, size=w.shape) for w in bucketed.get_weights()])
+    exact = layer_class(6, return_sequences=True, return_state=True, **kwargs)
+    exact(x[:, :1])
+    exact.set_weights(bucketed.get_weights())
+    exact._scan = FusedScan(exact.cell, jit_compile=True, bucketed=False)
+    return bucketed, exact
+
+
+CASES = [(1, 1), (2, 3), (7, 1), (7, 3), (7, 64), (64, 3), (65, 1), (65, 64), (300, 3)]
+
+
+@pytest.mark.parametrize("go_backwards", [False, True], ids=["forward", "backwards"])
+@pytest.mark.parametrize("steps,batch", CASES, ids=[f"T{t}-B{b}" for t, b in CASES])
+def test_bucketed_loop_equals_the_exact_shape_loop(steps, batch, go_backwards):
+    x = random_inputs((batch, steps, 4), seed=steps + batch)
+    bucketed, exact = _bucketed_and_exact(LSTM, x, go_backwards=go_backwards)
+    mask = _mask(batch, steps)
+    for a, e in zip(_run(bucketed, x, mask), _run(exact, x, mask)):
+        np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_every_cell_bucketed_equals_exact(name):
+    x = random_inputs((5, 11, 4), seed=2)
+    bucketed, exact = _bucketed_and_exact(LAYERS[name], x, go_backwards=True)
+    mask = _mask(5, 11)
+    for a, e in zip(_run(bucketed, x, mask), _run(exact, x, mask)):
+        np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
+
+
+_COUNT_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, tempfile
+    folder = tempfile.mkdtemp()
+    os.environ["XLA_FLAGS"] = f"--xla_dump_to={folder} --xla_dump_hlo_as_text"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import json
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from lstm_zoo.layers import Bidirectional, recurrent_layer
+    from lstm_zoo.xla_compilations import XlaCompilationCounter
+
+    with XlaCompilationCounter(folder, owned=True) as counter:
+        counter.verify()
+        start = counter.count()
+        rng = np.random.RandomState(0)
+        lengths = [3 + 2 * i for i in range(40)]          # 40 distinct lengths, 3..81
+        rows = [rng.randint(1, 50, size=n) for n in lengths for _ in range(2)]
+        labels = rng.randint(0, 2, size=len(rows))
+        data = tf.data.Dataset.from_generator(
+            lambda: zip(rows, labels),
+            output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)),
+        ).padded_batch(3)  # batches of 3 and one of 2; each batch its own length
+        model = keras.Sequential([
+            keras.layers.Embedding(50, 8, mask_zero=True),
+            Bidirectional(recurrent_layer(sys.argv[1], 8)),
+            keras.layers.Dense(1, "sigmoid"),
+        ])
+        model.compile("adam", "binary_crossentropy")
+        model.fit(data, epochs=1, verbose=0)
+        model.evaluate(data, verbose=0)
+        names = [m for m in counter.modules()[start:]]
+        print(json.dumps(names))
+    """
+)
+
+
+@pytest.mark.parametrize("name", ["zoo_lstm", "peephole"])
+def test_a_pipeline_of_40_lengths_compiles_a_bounded_number_of_loops(name):
+    """Time capacities met by lengths 3..81: 8, 16, 32, 64, 128; batch capacities: 4 (batches
+    of 3) and 2 (the last). Each loop (training forward, backward, inference forward) compiles
+    at most once per (time, batch) capacity pair met, plus once for Keras's first trace of
+    the train and test functions (traced again with relaxed shapes): <= 5 * 2 + 2 each; one
+    compilation per length would give 40 or more."""
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    result = subprocess.run(
+        [sys.executable, "-c", _COUNT_SCRIPT, name],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    names = json.loads(result.stdout.strip().splitlines()[-1])
+    loops = {kind: [n for n in names if f"_{kind}_loop" in n] for kind in ("forward", "backward")}
+    # The inference forward is `functools.partial(_forward_loop)`: its module names say
+    # "forward_loop" too; the training and inference forwards together stay within 2x.
+    assert 0 < len(loops["backward"]) <= 12, loops["backward"]
+    assert 0 < len(loops["forward"]) <= 24, loops["forward"]
+    assert len(names) <= 40, names
