@@ -14,6 +14,14 @@ layer with `go_backwards=True` does, so the outputs equal those of Keras's wrapp
 same layers. Anything the fused loop does not cover (layers that are not zoo layers or do not
 use the fast loop, `stateful` layers, differing forward and backward configurations) runs
 Keras's two-loop path.
+
+Measured on CPU (2 cores, TensorFlow 2.21, `benchmarks/RESULTS.md`), the fused loop is *slower*
+than Keras's two loops: TensorFlow already runs the two directions' loops at the same time on
+two cores, and XLA's CPU batched matmul is slow (training step of a bidirectional zoo_lstm,
+batch 32, 64 units, 64 steps: 40 ms fused, 16 ms as two loops; batch 64, 256 units: 491 vs 290
+ms). So `fuse_directions="auto"` (the default) fuses only where a GPU or TPU is visible, where
+one loop halves the kernel launches per step (not measured here: no accelerator was at hand);
+`True` fuses everywhere, `False` never.
 """
 
 from __future__ import annotations
@@ -33,23 +41,44 @@ class Bidirectional(keras.layers.Bidirectional):
     """`keras.layers.Bidirectional` with both directions of a zoo layer in one fast loop.
 
     Args: those of `keras.layers.Bidirectional` (layer, merge_mode, weights,
-    backward_layer).
+    backward_layer), and
+        fuse_directions: "auto" (default: fuse where a GPU or TPU is visible), True or False.
 
     Example:
 
-    >>> layer = Bidirectional(lstm_zoo.recurrent_layer("peephole", 8, return_sequences=True))
+    >>> layer = Bidirectional(
+    ...     lstm_zoo.recurrent_layer("peephole", 8, return_sequences=True), fuse_directions=True
+    ... )
     >>> layer(ops.ones((2, 5, 3))).shape
     (2, 5, 16)
     """
 
-    def __init__(self, layer, *args, **kwargs):
+    def __init__(self, layer, *args, fuse_directions="auto", **kwargs):
+        if fuse_directions not in ("auto", True, False):
+            raise ValueError(
+                "`fuse_directions` must be 'auto', True or False; got "
+                f"fuse_directions={fuse_directions!r}."
+            )
         super().__init__(layer, *args, **kwargs)
+        self.fuse_directions = fuse_directions
         self._fused_scan = None
+
+    def get_config(self):
+        return {**super().get_config(), "fuse_directions": self.fuse_directions}
+
+    def _fusing_pays(self):
+        if self.fuse_directions == "auto":
+            return bool(
+                tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU")
+            )
+        return self.fuse_directions
 
     @property
     def uses_fused_loop(self):
         """Whether calls run both directions in one fast loop (else Keras's two loops)."""
         forward, backward = self.forward_layer, self.backward_layer
+        if not self._fusing_pays():
+            return False
         if not (isinstance(forward, ZooRecurrent) and type(forward) is type(backward)):
             return False
         if not (forward.uses_fast_loop and backward.uses_fast_loop):

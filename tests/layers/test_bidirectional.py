@@ -23,7 +23,7 @@ def _pair(name, merge_mode="concat", **kwargs):
         return lstm_zoo.recurrent_layer(name, 5, **kwargs)
 
     x = random_inputs((5, 7, 4))
-    ours = Bidirectional(make(), merge_mode=merge_mode)
+    ours = Bidirectional(make(), merge_mode=merge_mode, fuse_directions=True)
     reference = keras.layers.Bidirectional(make(), merge_mode=merge_mode)
     ours(x), reference(x)
     rng = np.random.RandomState(0)
@@ -78,16 +78,25 @@ def test_last_output_states_and_inference():
 
 
 def test_falls_back_to_two_loops_where_it_cannot_fuse():
-    keras_inside = Bidirectional(keras.layers.LSTM(3))
-    generic_zoo = Bidirectional(lstm_zoo.recurrent_layer("zoo_lstm", 3, fused=False))
+    keras_inside = Bidirectional(keras.layers.LSTM(3), fuse_directions=True)
+    generic_zoo = Bidirectional(
+        lstm_zoo.recurrent_layer("zoo_lstm", 3, fused=False), fuse_directions=True
+    )
     assert not keras_inside.uses_fused_loop and not generic_zoo.uses_fused_loop
+    on_cpu = Bidirectional(lstm_zoo.recurrent_layer("zoo_lstm", 3))
+    assert on_cpu.fuse_directions == "auto"
+    assert on_cpu.uses_fused_loop == bool(tf.config.list_logical_devices("GPU"))
+    with pytest.raises(ValueError, match="fuse_directions"):
+        Bidirectional(lstm_zoo.recurrent_layer("zoo_lstm", 3), fuse_directions="yes")
     x = random_inputs((2, 4, 3))
     assert keras_inside(x).shape == (2, 6) and generic_zoo(x).shape == (2, 6)
 
 
 def test_config_and_keras_file_round_trip():
     inputs = keras.Input((7, 4))
-    layer = Bidirectional(lstm_zoo.recurrent_layer("coupled", 5, return_sequences=True))
+    layer = Bidirectional(
+        lstm_zoo.recurrent_layer("coupled", 5, return_sequences=True), fuse_directions=True
+    )
     model = keras.Model(inputs, layer(inputs))
     x = random_inputs((5, 7, 4))
     expected = model.predict(x, verbose=0)
@@ -102,7 +111,8 @@ def test_config_and_keras_file_round_trip():
 
 def test_dropout_trains():
     layer = Bidirectional(
-        lstm_zoo.recurrent_layer("zoo_lstm", 5, dropout=0.3, recurrent_dropout=0.3, seed=1)
+        lstm_zoo.recurrent_layer("zoo_lstm", 5, dropout=0.3, recurrent_dropout=0.3, seed=1),
+        fuse_directions=True,
     )
     x = random_inputs((5, 7, 4))
     out_train, grads = _run(layer, x, MASK, training=True)

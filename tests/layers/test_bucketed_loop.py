@@ -105,7 +105,7 @@ _COUNT_SCRIPT = textwrap.dedent(
     import keras
     import numpy as np
     import tensorflow as tf
-    from lstm_zoo.layers import Bidirectional, recurrent_layer
+    from lstm_zoo.layers import recurrent_layer
     from lstm_zoo.xla_compilations import XlaCompilationCounter
 
     with XlaCompilationCounter(folder, owned=True) as counter:
@@ -121,7 +121,7 @@ _COUNT_SCRIPT = textwrap.dedent(
         ).padded_batch(3)  # batches of 3 and one of 2; each batch its own length
         model = keras.Sequential([
             keras.layers.Embedding(50, 8, mask_zero=True),
-            Bidirectional(recurrent_layer(sys.argv[1], 8)),
+            recurrent_layer(sys.argv[1], 8),
             keras.layers.Dense(1, "sigmoid"),
         ])
         model.compile("adam", "binary_crossentropy")
