@@ -6,7 +6,8 @@ number of steps as a runtime trip count (no padded step is computed; padded batc
 computed and dropped, and their gradients are zero).
 
     time capacity:  1 for one step (generation), else the next of 8, 16, 32, ..., 2^k >= T
-    batch capacity: the next power of two >= B
+    batch capacity: the next of 1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, ... >= B (powers of
+                    two and 3/4 of them: at most a third of the rows are padding)
 
 Lengths 1-512 meet 8 time capacities (1, 8, 16, 32, 64, 128, 256, 512); a pipeline of full
 batches plus one partial last batch meets at most 2 batch capacities.
@@ -35,7 +36,10 @@ def time_capacity(steps):
 
 def batch_capacity(batch):
     """The padded batch size the loops are compiled for, for `batch` real rows."""
-    return next_power_of_two(batch)
+    batch = tf.maximum(tf.cast(batch, tf.int32), 1)
+    power = next_power_of_two(batch)
+    three_quarters = power // 4 * 3
+    return tf.where(tf.logical_and(power >= 8, batch <= three_quarters), three_quarters, power)
 
 
 def static_or_dynamic(value):

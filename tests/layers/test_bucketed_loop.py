@@ -23,7 +23,9 @@ def test_capacities_are_few_and_cover_every_size():
     capacities = [int(time_capacity(n)) for n in lengths]
     assert all(c >= n for c, n in zip(capacities, lengths))
     assert sorted(set(capacities)) == [1, 8, 16, 32, 64, 128, 256, 512]
-    assert [int(batch_capacity(b)) for b in (1, 2, 3, 5, 32, 33, 64)] == [1, 2, 4, 8, 32, 64, 64]
+    batches = (1, 2, 3, 5, 9, 13, 20, 32, 33, 49, 64, 65)
+    assert [int(batch_capacity(b)) for b in batches] == [1, 2, 4, 6, 12, 16, 24, 32, 48, 64, 64, 96]
+    assert all(2 * int(batch_capacity(b)) <= 3 * b for b in range(1, 600))  # <= 1/3 padding
 
 
 def _mask(batch, steps):
