@@ -63,6 +63,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import datetime
+import importlib.util
 import os
 import re
 import shlex
@@ -752,6 +753,20 @@ def parse_args(argv):
     return args
 
 
+def _run_row(entry, name, cell, measure):
+    """Append one row (its timings, or the error that stopped it) to entry; 1 if it failed."""
+    try:
+        row = {"cell": cell, **measure()}
+    except Exception as error:  # a broken layer must not hide the other rows
+        row = {"cell": cell, "error": f"{type(error).__name__}: {error}"[:300]}
+        print(f"  {name} / {cell}: FAILED {row['error']}", flush=True)
+        entry["rows"].append(row)
+        return 1
+    print(f"  {name} / {cell}: {run_summary(row)}", flush=True)
+    entry["rows"].append(row)
+    return 0
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     # Keras says so at the end of an epoch over a dataset of unknown length (bucketed EWT).
@@ -762,9 +777,13 @@ def main(argv=None):
         counter = XlaCompilationCounter(XLA_DUMP_FOLDER, owned=True)
         checked = counter.verify()  # RuntimeError unless 3 shapes give 3 compilations
         print(f"XLA dumps in {XLA_DUMP_FOLDER}: a jit_compile function at 3 shapes gave {checked}")
-    torch_info = None if args.no_torch else torch_description(args.torch_threads)
-    if torch_info is None and not args.no_torch:
+    # torch is imported only after every Keras row has run: imported beside TensorFlow it
+    # slowed the XLA loops of the zoo layers (SST-2 zoo_lstm epoch 2: 16.6 s in a run that
+    # imported torch first, 7.7-9.1 s in runs without it).
+    torch_wanted = not args.no_torch and importlib.util.find_spec("torch") is not None
+    if not args.no_torch and not torch_wanted:
         print("torch is not installed: no torch.nn.LSTM rows (pip install torch==2.13.0)")
+    torch_info = None
     result = {
         "benchmark": "pipeline_epochs",
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -795,9 +814,10 @@ def main(argv=None):
         "pipelines": {},
     }
     failures = 0
+    pipelines = {}
     for name in args.pipelines:
         read_started = time.perf_counter()
-        pipeline = PIPELINE_CLASSES[name](args.limits[name], args)
+        pipeline = pipelines[name] = PIPELINE_CLASSES[name](args.limits[name], args)
         entry = {
             "title": pipeline.title,
             "description": pipeline.description(),
@@ -807,24 +827,23 @@ def main(argv=None):
         }
         result["pipelines"][name] = entry
         print(f"\n{pipeline.title}: {entry['description']}", flush=True)
-        rows = args.cells + ([TORCH_ROW] if torch_info is not None else [])
-        for cell in rows:
-            try:
-                if cell == TORCH_ROW:
-                    row = {"cell": cell, **time_torch(pipeline, args.epochs)}
-                else:
-                    row = {"cell": cell, **time_keras(pipeline, cell, args.epochs, counter)}
-            except Exception as error:  # a broken layer must not hide the other rows
-                failures += 1
-                row = {"cell": cell, "error": f"{type(error).__name__}: {error}"[:300]}
-                print(f"  {name} / {cell}: FAILED {row['error']}", flush=True)
-            else:
-                print(f"  {name} / {cell}: {run_summary(row)}", flush=True)
-            entry["rows"].append(row)
+        for cell in args.cells:
+            failures += _run_row(
+                entry, name, cell, lambda c=cell, p=pipeline: time_keras(p, c, args.epochs, counter)
+            )
         add_ratios(entry["rows"], args.epochs)
         entry["load_average_after"] = os.getloadavg()
         print_pipeline(entry, args.epochs)
         write_json(args.output, result)  # after every pipeline: a cut-short run keeps its rows
+    if torch_wanted:
+        torch_info = result["machine"]["torch"] = torch_description(args.torch_threads)
+        for name, pipeline in pipelines.items():
+            entry = result["pipelines"][name]
+            failures += _run_row(
+                entry, name, TORCH_ROW, lambda p=pipeline: time_torch(p, args.epochs)
+            )
+            add_ratios(entry["rows"], args.epochs)
+            write_json(args.output, result)
 
     result["wall_s"] = time.perf_counter() - started
     print("\n# Summary" + (" (--quick: tiny slices, not a measurement)" if args.quick else ""))
