@@ -6,8 +6,10 @@ number of steps as a runtime trip count (no padded step is computed; padded batc
 computed and dropped, and their gradients are zero).
 
     time capacity:  1 for one step (generation), else the next of 8, 16, 32, ..., 2^k >= T
-    batch capacity: the next of 1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, ... >= B (powers of
-                    two and 3/4 of them: at most a third of the rows are padding)
+    batch capacity: the next of 1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, ... >= B
+                    (up to 64 also 3/4 of the powers of two: at most a third of the rows are
+                    padding; above 64 powers of two only, so that the many row counts of a
+                    character encoder, one row per word, meet fewer programs)
 
 Lengths 1-512 meet 8 time capacities (1, 8, 16, 32, 64, 128, 256, 512); a pipeline of full
 batches plus one partial last batch meets at most 2 batch capacities.
@@ -39,7 +41,8 @@ def batch_capacity(batch):
     batch = tf.maximum(tf.cast(batch, tf.int32), 1)
     power = next_power_of_two(batch)
     three_quarters = power // 4 * 3
-    return tf.where(tf.logical_and(power >= 8, batch <= three_quarters), three_quarters, power)
+    finer = tf.logical_and(tf.logical_and(power >= 8, power <= 64), batch <= three_quarters)
+    return tf.where(finer, three_quarters, power)
 
 
 def static_or_dynamic(value):
