@@ -43,9 +43,3 @@ def batch_capacity(batch):
     three_quarters = power // 4 * 3
     finer = tf.logical_and(tf.logical_and(power >= 8, power <= 64), batch <= three_quarters)
     return tf.where(finer, three_quarters, power)
-
-
-def static_or_dynamic(value):
-    """A Python int where `value` is known while tracing, else the tensor."""
-    static = tf.get_static_value(value)
-    return int(static) if static is not None else value
