@@ -1,0 +1,856 @@
+"""LiteRT (TensorFlow Lite) export with builtin ops only, for every cell and every factory.
+
+Keras 3 models do not convert as they are: `keras.layers.RNN` runs a `tf.while_loop` over a
+TensorArray of unknown element shape, which the converter cannot lower to builtin ops
+("'tf.TensorListReserve' op requires element_shape to be static"), and the zoo layers run an
+XLA-compiled custom loop. `export_litert` rebuilds the model's graph at a fixed batch and a
+fixed (maximum) sequence length, every layer shared with the Keras model (same weights), and
+replaces each recurrent layer by one of three loops that convert to builtin ops:
+
+- `"fused"`: TFLite's own UNIDIRECTIONAL_SEQUENCE_LSTM kernel, for the LSTM layers whose weights
+  are Keras's LSTM layout with sigmoid/tanh (`keras.layers.LSTM`, `lstm_zoo.layers.LSTM`; the
+  converter recognises a `tf.function` marked `api_implements="lstm_..."`, as it does for
+  tf.keras 2's LSTM). The fused kernel has no mask input; masks are applied around it exactly:
+  each row's real steps are gathered to the front (a 0/1 matmul), run, and spread back, a
+  masked step carrying the previous output as `keras.layers.RNN` does.
+- `"while"`: a WHILE loop whose body is one call of the layer's cell,
+  `layer.cell(x_t, states, training=False)` (the public Keras cell API, so every registered
+  cell, Keras's LSTMCell and GRUCell included, exports without the exporter knowing its
+  equations).
+- `"unroll"`: the same cell call written out once per step (a larger file, no loop overhead).
+
+Masks follow `keras.layers.RNN`: a masked step keeps the states and outputs the previous output
+(zeros with `zero_output_for_mask`, as `Bidirectional` sets for sequences); `go_backwards`,
+`Bidirectional` (Keras's and `lstm_zoo.layers.Bidirectional`), stacked layers and
+`return_state` are covered. Shorter sequences are padded with id 0 up to the exported length,
+which the embedding masks, so one file serves every length up to it.
+
+Other layers of the factories convert as they are (embedding, dropout, dense, masked pooling,
+the tied output embedding); the character encoder of the tagger is rewritten over all words at
+once (padding words give zero features, as in Keras), and the CRF's Viterbi decoding is written
+out step by step with builtin ops.
+
+Example:
+
+>>> model = lstm_zoo.models.sentiment_classifier(vocab_size=12, cell="peephole", units=4)
+>>> info = export_litert(model, "classifier.tflite", sequence_length=16, vocabulary=words)
+>>> info.ops                      # e.g. ('FULLY_CONNECTED', 'GATHER', ..., 'WHILE')
+>>> run_litert("classifier.tflite", {"tokens": ids})["probabilities"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+QUANTIZATIONS = ("float32", "dynamic_int8", "float16")
+RECURRENCES = ("auto", "fused", "while", "unroll")
+
+# Measured in benchmarks/litert_latency.py (RESULTS.md, "LiteRT export"): per sequence in the
+# interpreter, one thread.
+AUTO_UNROLL_MAX_STEPS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class LiteRTExport:
+    """What `export_litert` wrote.
+
+    Attributes:
+        path: str. The .tflite file.
+        metadata_path: str. The JSON beside it (vocabulary, labels, shapes, inputs, outputs).
+        inputs: dict name -> (shape, dtype) of the model's inputs.
+        outputs: tuple of output names.
+        ops: tuple of the builtin op names in the file (every subgraph).
+        recurrences: dict layer name -> the loop it was exported with.
+        size_bytes: int.
+    """
+
+    path: str
+    metadata_path: str
+    inputs: dict
+    outputs: tuple
+    ops: tuple
+    recurrences: dict
+    size_bytes: int
+
+
+def export_litert(
+    model,
+    path,
+    *,
+    sequence_length,
+    batch_size=1,
+    char_length=None,
+    quantization="float32",
+    recurrence="auto",
+    vocabulary=None,
+    characters=None,
+    labels=None,
+    lowercase=False,
+):
+    """Write `model` as a .tflite file with builtin ops only, and its vocabulary beside it.
+
+    Args:
+        model: keras.Model. A functional model (every factory of `lstm_zoo.models`), whose
+            integer or float inputs have a free batch and time axis.
+        path: str. The .tflite file to write; `<path without .tflite>.json` gets the metadata
+            (vocabulary, characters, labels, lowercase, shapes, input and output names).
+        sequence_length: int. Time steps of the exported input (shorter sequences: pad with
+            id 0, which the embedding masks).
+        batch_size: int. Rows of the exported input.
+        char_length: int. Characters per word, for models with a "characters" input.
+        quantization: "float32", "dynamic_int8" (int8 weights, float activations) or
+            "float16" (float16 weights).
+        recurrence: "auto" (fused LSTM kernel where the layer allows it, else an unrolled
+            graph up to 32 steps, else a WHILE loop), "fused" (fused where it can, WHILE
+            elsewhere), "while" or "unroll".
+        vocabulary: list of str or None. Token ids -> tokens, written to the metadata.
+        characters: list of str or None. The character vocabulary of a character tagger.
+        labels: list of str or None. Class or tag names.
+        lowercase: bool. Whether texts are lowercased before the lookup.
+
+    Returns:
+        A `LiteRTExport`.
+
+    Raises:
+        ValueError: a bad argument (the message names it and its allowed values), a model
+            that is not functional, or a layer that cannot be expressed with builtin ops (the
+            message names it).
+    """
+    _check_int("sequence_length", sequence_length, 1, 100_000)
+    _check_int("batch_size", batch_size, 1, 100_000)
+    if char_length is not None:
+        _check_int("char_length", char_length, 1, 10_000)
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}")
+    if recurrence not in RECURRENCES:
+        raise ValueError(f"recurrence must be one of {RECURRENCES}; got {recurrence!r}")
+    if not str(path).endswith(".tflite"):
+        raise ValueError(f"path must end with .tflite; got {path!r}")
+
+    rebuilt, recurrences = litert_graph(
+        model, sequence_length, batch_size, char_length, recurrence=recurrence
+    )
+    function, input_names, output_names = _serving_function(rebuilt)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [function], _VariableHolder(model)
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.experimental_enable_resource_variables = False
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        content = converter.convert()
+    except Exception as error:  # the converter raises ConverterError and others
+        raise ValueError(
+            f"{model.name}: the LiteRT converter failed with builtin ops only: "
+            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from error
+    ops = op_names(content)
+    flex = [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
+    if flex:
+        raise ValueError(f"{model.name}: the converted model needs non-builtin ops {flex}")
+
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "wb") as file:
+        file.write(content)
+    inputs = {
+        name: (list(tensor.shape), str(tensor.dtype))
+        for name, tensor in zip(input_names, tf.nest.flatten(rebuilt.input))
+    }
+    metadata = {
+        "format": "lstm_zoo litert v1",
+        "model": model.name,
+        "batch_size": batch_size,
+        "sequence_length": sequence_length,
+        "char_length": char_length,
+        "quantization": quantization,
+        "inputs": inputs,
+        "outputs": list(output_names),
+        "padding_id": 0,
+        "lowercase": bool(lowercase),
+        "vocabulary": None if vocabulary is None else [str(t) for t in vocabulary],
+        "characters": None if characters is None else [str(c) for c in characters],
+        "labels": None if labels is None else [str(label) for label in labels],
+        "recurrences": recurrences,
+    }
+    metadata_path = metadata_path_for(path)
+    with open(metadata_path, "w", encoding="utf-8") as file:
+        json.dump(metadata, file, ensure_ascii=False, indent=1)
+    return LiteRTExport(
+        path=str(path),
+        metadata_path=metadata_path,
+        inputs=inputs,
+        outputs=tuple(output_names),
+        ops=ops,
+        recurrences=recurrences,
+        size_bytes=len(content),
+    )
+
+
+def metadata_path_for(path):
+    """`model.tflite` -> `model.json`, the metadata `export_litert` writes beside the file."""
+    return str(path)[: -len(".tflite")] + ".json"
+
+
+def _check_int(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer in [{low}, {high}]; got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}]; got {value}")
+
+
+class _VariableHolder(tf.Module):
+    """Hands the converter the model's variables so that it freezes them into constants."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.held = [w.value for w in model.weights]
+
+
+def _serving_function(rebuilt):
+    inputs = tf.nest.flatten(rebuilt.input)
+    input_names = [_input_name(t) for t in inputs]
+    specs = [tf.TensorSpec(t.shape, t.dtype, name=n) for t, n in zip(inputs, input_names)]
+    outputs = rebuilt.outputs
+    if isinstance(rebuilt.output, dict):
+        output_names = list(rebuilt.output)
+    else:
+        output_names = [_output_name(t) for t in outputs]
+
+    def serve(*args):
+        structure = tf.nest.pack_sequence_as(rebuilt.input, list(args))
+        result = rebuilt(structure, training=False)
+        if isinstance(result, dict):
+            return {name: result[name] for name in output_names}
+        return dict(zip(output_names, tf.nest.flatten(result)))
+
+    function = tf.function(serve, input_signature=specs, autograph=False)
+    return function.get_concrete_function(), input_names, output_names
+
+
+def _input_name(tensor):
+    name = getattr(tensor, "name", None) or "input"
+    return name.split(":")[0]
+
+
+def _output_name(tensor):
+    history = getattr(tensor, "_keras_history", None)
+    if history is not None:
+        return history[0].name
+    return "output"
+
+
+# ------------------------------------------------------------------------------------------
+# The rebuilt graph.
+
+
+def litert_graph(model, sequence_length, batch_size=1, char_length=None, recurrence="auto"):
+    """`model` rebuilt at a fixed input shape with convertible recurrent loops.
+
+    Every layer is shared with `model` (same weights); recurrent layers, `Bidirectional`, the
+    character encoder and the CRF are wrapped in layers that compute the same with builtin
+    ops. Returns (the rebuilt keras.Model, {layer name: loop used}).
+    """
+    if not isinstance(model, keras.Model) or not hasattr(model, "_run_through_graph"):
+        raise ValueError(
+            f"export_litert needs a functional keras.Model (every factory builds one); got "
+            f"{type(model).__name__}"
+        )
+    try:
+        model.inputs  # noqa: B018 - raises for subclassed models without a graph
+    except (AttributeError, ValueError) as error:
+        raise ValueError(
+            f"{model.name}: export_litert needs a functional model with Input layers"
+        ) from error
+    if model.inputs is None:
+        raise ValueError(f"{model.name}: export_litert needs a functional model with Inputs")
+
+    fixed = {}
+    for tensor in tf.nest.flatten(model.input):
+        shape = list(tensor.shape)
+        sizes = [batch_size, sequence_length, char_length]
+        for axis, dim in enumerate(shape):
+            if axis >= len(sizes):
+                if dim is None:
+                    raise ValueError(
+                        f"input {tensor.name!r} has an unknown axis {axis}; give it a size"
+                    )
+                continue
+            if dim is None:
+                if sizes[axis] is None:
+                    raise ValueError(
+                        f"input {tensor.name!r} has characters per word of unknown length; "
+                        "pass char_length"
+                    )
+                shape[axis] = sizes[axis]
+            elif axis == 1 and dim != sequence_length:
+                raise ValueError(
+                    f"input {tensor.name!r} has a fixed length of {dim} steps; pass "
+                    f"sequence_length={dim}"
+                )
+            elif axis == 0 and dim != batch_size:
+                raise ValueError(
+                    f"input {tensor.name!r} has a fixed batch of {dim}; pass batch_size={dim}"
+                )
+        fixed[id(tensor)] = keras.Input(
+            batch_shape=tuple(shape), dtype=tensor.dtype, name=_input_name(tensor)
+        )
+    input_tensors = tf.nest.map_structure(lambda t: fixed[id(t)], model.input)
+
+    recurrences = {}
+
+    lengths = {"sequence": sequence_length, "chars": char_length}
+
+    def replace(layer):
+        return _replacement(layer, recurrence, lengths, recurrences)
+
+    rebuilt = keras.models.clone_model(
+        model, input_tensors=input_tensors, clone_function=replace, recursive=True
+    )
+    return rebuilt, recurrences
+
+
+def _replacement(layer, recurrence, lengths, recurrences):
+    from lstm_zoo.layers.characters import CharacterEncoder
+    from lstm_zoo.layers.crf import CRF
+
+    if isinstance(layer, keras.layers.Bidirectional):
+        wrapper = _LiteRTBidirectional(layer, recurrence)
+    elif isinstance(layer, keras.layers.RNN):
+        wrapper = _LiteRTRNN(layer, recurrence)
+    elif isinstance(layer, CharacterEncoder):
+        wrapper = _LiteRTCharacterEncoder(layer, recurrence)
+    elif isinstance(layer, CRF):
+        return _LiteRTCRF(layer)
+    else:
+        inner = _recurrent_sublayers(layer)
+        if inner and not isinstance(layer, keras.Model):
+            raise ValueError(
+                f"layer {layer.name!r} ({type(layer).__name__}) runs the recurrent layers "
+                f"{[sub.name for sub in inner]} inside its own call, which export_litert "
+                "cannot rewrite; build the model from the recurrent layers directly"
+            )
+        return layer
+    recurrences.update(wrapper.recurrences(lengths))
+    return wrapper
+
+
+def _recurrent_sublayers(layer):
+    found = []
+    for sub in getattr(layer, "_flatten_layers", lambda **_: [])(include_self=False):
+        if isinstance(sub, (keras.layers.RNN, keras.layers.Bidirectional)):
+            found.append(sub)
+    return found
+
+
+def _choose(layer, recurrence, steps):
+    """The loop a recurrent layer gets: fused where it fits and was asked for, else while or
+    unroll."""
+    if recurrence in ("auto", "fused") and _fusable(layer):
+        return "fused"
+    if recurrence == "unroll" or (recurrence == "auto" and steps <= AUTO_UNROLL_MAX_STEPS):
+        return "unroll"
+    return "while"
+
+
+def _fusable(layer):
+    """Whether TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM computes `layer` exactly: an LSTM layer
+    with Keras's weight layout (i, f, c, o), sigmoid gates, tanh cell and output, no state
+    outputs (the fused op does not return its final cell state)."""
+    from lstm_zoo.layers.recurrent import LSTM as ZooLSTM
+
+    if type(layer) not in (keras.layers.LSTM, ZooLSTM):
+        return False
+    cell = layer.cell
+    if layer.return_state:
+        return False
+    try:
+        activation = keras.activations.serialize(cell.activation)
+        recurrent_activation = keras.activations.serialize(cell.recurrent_activation)
+    except (AttributeError, ValueError, TypeError):
+        return False
+    if _activation_name(activation) != "tanh":
+        return False
+    if _activation_name(recurrent_activation) != "sigmoid":
+        return False
+    units = cell.units
+    kernel = getattr(cell, "kernel", None)
+    recurrent_kernel = getattr(cell, "recurrent_kernel", None)
+    if kernel is None or recurrent_kernel is None:
+        return False
+    if tuple(kernel.shape)[1:] != (4 * units,) or tuple(recurrent_kernel.shape) != (
+        units,
+        4 * units,
+    ):
+        return False
+    bias = getattr(cell, "bias", None) if getattr(cell, "use_bias", True) else None
+    return bias is None or tuple(bias.shape) == (4 * units,)
+
+
+def _activation_name(serialized):
+    if isinstance(serialized, dict):
+        serialized = serialized.get("config", serialized.get("class_name"))
+    return str(serialized).split(">")[-1]
+
+
+class _LiteRTRNN(keras.layers.Layer):
+    """A `keras.layers.RNN` (any cell) as a builtin-op loop; the same outputs and masks."""
+
+    def __init__(self, layer, recurrence, **kwargs):
+        super().__init__(name=f"litert_{layer.name}", **kwargs)
+        self.rnn = layer
+        self.recurrence = recurrence
+        self.supports_masking = True
+        self.loop = None
+
+    def recurrences(self, lengths):
+        self.loop = _choose(self.rnn, self.recurrence, lengths["sequence"])
+        return {self.rnn.name: self.loop}
+
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        output, states = run_recurrent(self.rnn, sequences, mask, self.loop, initial_state)
+        if self.rnn.return_state:
+            return [output, *states]
+        return output
+
+    def compute_mask(self, sequences, mask=None):
+        return self.rnn.compute_mask(sequences, mask)
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        return self.rnn.compute_output_shape(sequences_shape)
+
+
+class _LiteRTBidirectional(keras.layers.Layer):
+    """`keras.layers.Bidirectional` (or the zoo's) over two builtin-op loops."""
+
+    def __init__(self, layer, recurrence, **kwargs):
+        super().__init__(name=f"litert_{layer.name}", **kwargs)
+        self.bidirectional = layer
+        self.recurrence = recurrence
+        self.supports_masking = True
+        self.loops = None
+
+    def recurrences(self, lengths):
+        b = self.bidirectional
+        self.loops = (
+            _choose(b.forward_layer, self.recurrence, lengths["sequence"]),
+            _choose(b.backward_layer, self.recurrence, lengths["sequence"]),
+        )
+        return {f"{b.name}/forward": self.loops[0], f"{b.name}/backward": self.loops[1]}
+
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        return run_bidirectional(self.bidirectional, sequences, mask, self.loops, initial_state)
+
+    def compute_mask(self, sequences, mask=None):
+        return self.bidirectional.compute_mask(sequences, mask)
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        return self.bidirectional.compute_output_shape(sequences_shape)
+
+
+def run_bidirectional(layer, inputs, mask, loops, initial_state=None):
+    """What `keras.layers.Bidirectional.call` returns, with builtin-op loops."""
+    if isinstance(mask, (list, tuple)):
+        mask = mask[0]
+    forward_state = backward_state = None
+    if initial_state is not None:
+        half = len(initial_state) // 2
+        forward_state, backward_state = initial_state[:half], initial_state[half:]
+    y, states_forward = run_recurrent(layer.forward_layer, inputs, mask, loops[0], forward_state)
+    y_rev, states_backward = run_recurrent(
+        layer.backward_layer, inputs, mask, loops[1], backward_state
+    )
+    if layer.return_sequences:
+        y_rev = tf.reverse(y_rev, [1])
+    mode = layer.merge_mode
+    if mode == "concat":
+        output = tf.concat([y, y_rev], axis=-1)
+    elif mode == "sum":
+        output = y + y_rev
+    elif mode == "ave":
+        output = (y + y_rev) / 2
+    elif mode == "mul":
+        output = y * y_rev
+    elif mode is None:
+        output = [y, y_rev]
+    else:
+        raise ValueError(f"{layer.name}: unknown merge_mode {mode!r}")
+    if layer.return_state:
+        states = list(states_forward) + list(states_backward)
+        return output + states if mode is None else [output, *states]
+    return output
+
+
+def run_recurrent(layer, inputs, mask, loop, initial_state=None):
+    """(output, final states) of `keras.layers.RNN` `layer` on `inputs` [batch, time, features]
+    of static shape, with `loop` in ("fused", "while", "unroll")."""
+    inputs = tf.convert_to_tensor(inputs)
+    batch, steps = inputs.shape[0], inputs.shape[1]
+    if batch is None or steps is None:
+        raise ValueError(f"{layer.name}: export_litert needs a static batch and length")
+    if mask is not None:
+        mask = tf.cast(mask, tf.bool)
+    if loop == "fused" and initial_state is None:
+        return _fused_lstm(layer, inputs, mask)
+    cell = layer.cell
+    if initial_state is None:
+        states = layer.get_initial_state(batch)  # zeros (a stateful layer starts at zero too)
+    else:
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [
+            initial_state
+        ]
+    if not keras.tree.is_nested(states):
+        states = [states]
+    states = keras.tree.map_structure(lambda s: tf.convert_to_tensor(s, inputs.dtype), states)
+    output_shape = layer.compute_output_shape(tuple(inputs.shape))
+    if layer.return_state:
+        output_shape = output_shape[0]
+    units = output_shape[-1]
+    zeros = tf.zeros([batch, units], inputs.dtype)
+    sequence = tf.reverse(inputs, [1]) if layer.go_backwards else inputs
+    step_mask = None
+    if mask is not None:
+        step_mask = tf.reverse(mask, [1]) if layer.go_backwards else mask
+    zero_output = bool(getattr(layer, "zero_output_for_mask", False))
+
+    def step(x_t, m_t, previous, states):
+        output, new_states = cell(x_t, states, training=False)
+        if not keras.tree.is_nested(new_states):
+            new_states = [new_states]
+        if m_t is not None:
+            keep = m_t[:, None]
+            output = tf.where(keep, output, zeros if zero_output else previous)
+            new_states = keras.tree.map_structure(
+                lambda new, old: tf.where(keep, new, old), list(new_states), list(states)
+            )
+        return output, list(new_states)
+
+    if loop == "unroll" or steps == 1:
+        outputs, previous = [], zeros
+        for t in range(steps):
+            m_t = None if step_mask is None else step_mask[:, t]
+            previous, states = step(sequence[:, t], m_t, previous, states)
+            outputs.append(previous)
+        outputs = tf.stack(outputs, axis=1)
+    else:
+        flat = keras.tree.flatten(states)
+        time_major = tf.transpose(sequence, [1, 0, 2])
+        time_mask = None if step_mask is None else tf.transpose(step_mask, [1, 0])
+        array = tf.TensorArray(inputs.dtype, size=steps, element_shape=[batch, units])
+
+        states_structure = states
+
+        def body(t, array, previous, *flat_states):
+            states = keras.tree.pack_sequence_as(states_structure, list(flat_states))
+            m_t = None if time_mask is None else time_mask[t]
+            output, new_states = step(time_major[t], m_t, previous, states)
+            return (t + 1, array.write(t, output), output, *keras.tree.flatten(new_states))
+
+        result = tf.while_loop(
+            lambda t, *_: t < steps,
+            body,
+            (tf.constant(0), array, zeros, *flat),
+            maximum_iterations=steps,
+        )
+        outputs = tf.transpose(result[1].stack(), [1, 0, 2])
+        states = keras.tree.pack_sequence_as(states_structure, list(result[3:]))
+    last = outputs[:, -1]
+    output = outputs if layer.return_sequences else last
+    return output, keras.tree.flatten(states)
+
+
+# The converter replaces a function marked like tf.keras 2's CPU LSTM by
+# UNIDIRECTIONAL_SEQUENCE_LSTM (TensorFlow's MLIR pass prepare-composite-functions, Keras LSTM
+# rule): arguments (inputs, init_h, init_c, kernel, recurrent_kernel, bias), five results
+# (last output, outputs, h, c, runtime), attributes time_major and go_backwards. Its body only
+# runs in TensorFlow (and must compute the same): a plain LSTM over all steps.
+def _lstm_reference(inputs, init_h, init_c, kernel, recurrent_kernel, bias):
+    h, c = init_h, init_c
+    projected = tf.einsum("btd,dk->btk", inputs, kernel) + bias
+    outputs = []
+    for t in range(inputs.shape[1]):
+        z = projected[:, t] + tf.matmul(h, recurrent_kernel)
+        i, f, g, o = tf.split(z, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        outputs.append(h)
+    sequence = tf.stack(outputs, axis=1)
+    return sequence[:, -1], sequence, h, c, tf.constant(0.0)
+
+
+def _fused_function():
+    return tf.function(
+        _lstm_reference,
+        experimental_attributes={
+            "api_implements": f"lstm_{uuid.uuid4().hex}",
+            "time_major": False,
+            "go_backwards": False,
+        },
+        autograph=False,
+    )
+
+
+def _fused_lstm(layer, inputs, mask):
+    """Keras LSTM semantics (masks, go_backwards, zero_output_for_mask) around the fused op.
+
+    With a mask, each row's real steps are moved to the front in order by a 0/1 matrix
+    (exact), the fused LSTM runs over them (padding after them cannot reach them), and each
+    step t takes the output of the last real step at or before t (zeros before the first one,
+    or at every masked step with zero_output_for_mask).
+    """
+    cell = layer.cell
+    batch, steps = inputs.shape[0], inputs.shape[1]
+    units = cell.units
+    kernel = tf.convert_to_tensor(cell.kernel)
+    recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
+    if getattr(cell, "use_bias", True) and getattr(cell, "bias", None) is not None:
+        bias = tf.convert_to_tensor(cell.bias)
+    else:
+        bias = tf.zeros([4 * units], inputs.dtype)
+    sequence = tf.reverse(inputs, [1]) if layer.go_backwards else inputs
+    zeros = tf.zeros([batch, units], inputs.dtype)
+    fused = _fused_function()
+    if mask is None:
+        outputs = fused(sequence, zeros, zeros, kernel, recurrent_kernel, bias)[1]
+    else:
+        step_mask = tf.reverse(mask, [1]) if layer.go_backwards else mask
+        real = tf.cast(step_mask, tf.int32)
+        position = tf.cumsum(real, axis=1) - 1  # [batch, time]: index among the real steps
+        slots = tf.range(steps, dtype=tf.int32)
+        # gather[b, j, t] = 1 where step t is row b's j-th real step.
+        gather = tf.cast(
+            tf.logical_and(step_mask[:, None, :], position[:, None, :] == slots[None, :, None]),
+            inputs.dtype,
+        )
+        packed = tf.matmul(gather, sequence)
+        packed_outputs = fused(packed, zeros, zeros, kernel, recurrent_kernel, bias)[1]
+        seen = position >= 0
+        index = tf.maximum(position, 0)
+        outputs = tf.gather(packed_outputs, index, batch_dims=1)
+        keep = step_mask if getattr(layer, "zero_output_for_mask", False) else seen
+        outputs = tf.where(keep[:, :, None], outputs, tf.zeros_like(outputs))
+    last = outputs[:, -1]
+    output = outputs if layer.return_sequences else last
+    return output, [last]
+
+
+class _LiteRTCharacterEncoder(keras.layers.Layer):
+    """`lstm_zoo.layers.characters.CharacterEncoder` over every word of the fixed-shape batch
+    (padding words are all-masked and give zero features, as the Keras layer gives them)."""
+
+    def __init__(self, layer, recurrence, **kwargs):
+        super().__init__(name=f"litert_{layer.name}", **kwargs)
+        self.encoder = layer
+        self.recurrence = recurrence
+        self.loops = None
+
+    def recurrences(self, lengths):
+        bidirectional = self.encoder.encoder
+        chars = lengths["chars"]
+        self.loops = (
+            _choose(bidirectional.forward_layer, self.recurrence, chars),
+            _choose(bidirectional.backward_layer, self.recurrence, chars),
+        )
+        name = f"{self.encoder.name}/{bidirectional.name}"
+        return {f"{name}/forward": self.loops[0], f"{name}/backward": self.loops[1]}
+
+    def call(self, characters):
+        characters = tf.cast(characters, tf.int32)
+        batch, steps, chars = characters.shape
+        words = tf.reshape(characters, [batch * steps, chars])
+        mask = words != 0
+        embedded = self.encoder.embedding(words)
+        features = run_bidirectional(self.encoder.encoder, embedded, mask, self.loops)
+        has_chars = tf.cast(tf.reduce_any(mask, axis=1, keepdims=True), features.dtype)
+        features = features * has_chars
+        return tf.reshape(features, [batch, steps, features.shape[-1]])
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return self.encoder.compute_output_shape(input_shape)
+
+
+class _LiteRTCRF(keras.layers.Layer):
+    """The CRF's Viterbi decoding (`lstm_zoo.layers.crf.viterbi_decode`) written out step by
+    step at the static length, with builtin ops (the tf.scan of the Keras layer lowers to
+    TensorList ops the converter rejects)."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(name=f"litert_{layer.name}", **kwargs)
+        self.crf = layer
+        self.supports_masking = True
+
+    def call(self, emissions, mask=None):
+        crf = self.crf
+        batch, steps, num_tags = emissions.shape
+        if mask is None:
+            mask = tf.ones([batch, steps], tf.bool)
+        mask = tf.cast(mask, tf.bool)
+        transitions = tf.convert_to_tensor(crf.transitions)
+        score = tf.convert_to_tensor(crf.start)[None, :] + emissions[:, 0]
+        identity = tf.broadcast_to(tf.range(num_tags, dtype=tf.int32)[None], [batch, num_tags])
+        pointers = []
+        for t in range(1, steps):
+            candidates = score[:, :, None] + transitions[None]
+            best_previous = tf.argmax(candidates, axis=1, output_type=tf.int32)
+            new = tf.reduce_max(candidates, axis=1) + emissions[:, t]
+            keep = mask[:, t][:, None]
+            score = tf.where(keep, new, score)
+            pointers.append(tf.where(keep, best_previous, identity))
+        final = score + tf.convert_to_tensor(crf.end)[None, :]
+        tag = tf.argmax(final, axis=1, output_type=tf.int32)
+        path = [tag]
+        for pointer in reversed(pointers):
+            tag = tf.gather(pointer, tag[:, None], batch_dims=1)[:, 0]
+            path.append(tag)
+        path = tf.stack(path[::-1], axis=1)
+        return tf.where(mask, path, tf.zeros_like(path))
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:2])
+
+    def compute_output_spec(self, inputs, mask=None):
+        return keras.KerasTensor(tuple(inputs.shape[:2]), dtype="int32")
+
+
+# ------------------------------------------------------------------------------------------
+# Reading and running .tflite files.
+
+
+def op_names(content):
+    """The sorted builtin op names used in every subgraph of a .tflite flatbuffer (bytes)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(bytearray(content), 0)
+    names = {
+        value: name for name, value in vars(schema.BuiltinOperator).items() if name.isupper()
+    }
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode()
+            codes.append(custom.decode() if custom else "CUSTOM")
+        else:
+            codes.append(names.get(builtin, str(builtin)))
+    used = set()
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        for o in range(subgraph.OperatorsLength()):
+            used.add(codes[subgraph.Operators(o).OpcodeIndex()])
+    return tuple(sorted(used))
+
+
+def litert_interpreter(path_or_content, num_threads=1, delegates=True):
+    """An `ai_edge_litert` interpreter over a .tflite file (or its bytes), tensors allocated.
+
+    Raises:
+        ImportError: ai-edge-litert is not installed (`pip install ai-edge-litert`).
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "running LiteRT models needs the ai-edge-litert package: pip install ai-edge-litert"
+        ) from error
+    kwargs = {"num_threads": num_threads}
+    if not delegates:
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if isinstance(path_or_content, (bytes, bytearray)):
+        interpreter = Interpreter(model_content=bytes(path_or_content), **kwargs)
+    else:
+        interpreter = Interpreter(model_path=str(path_or_content), **kwargs)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def run_litert(path_or_interpreter, inputs, num_threads=1):
+    """Run a file written by `export_litert`: {input name: array} -> {output name: array}.
+
+    A single array is taken as the only input.
+    """
+    interpreter = path_or_interpreter
+    if not hasattr(interpreter, "get_signature_runner"):
+        interpreter = litert_interpreter(path_or_interpreter, num_threads=num_threads)
+    runner = interpreter.get_signature_runner()
+    names = list(runner.get_input_details())
+    if not isinstance(inputs, dict):
+        if len(names) != 1:
+            raise ValueError(f"the model takes the inputs {names}; pass a dict")
+        inputs = {names[0]: inputs}
+    details = runner.get_input_details()
+    feed = {}
+    for name in names:
+        if name not in inputs:
+            raise ValueError(f"missing input {name!r}; the model takes {names}")
+        value = np.asarray(inputs[name], dtype=details[name]["dtype"])
+        if tuple(value.shape) != tuple(details[name]["shape"]):
+            raise ValueError(
+                f"input {name!r} must have shape {tuple(details[name]['shape'])}; got "
+                f"{tuple(value.shape)} (pad with 0 to the exported length and batch)"
+            )
+        feed[name] = value
+    return runner(**feed)
+
+
+def encode_for_litert(texts, metadata):
+    """Whitespace-tokenize `texts` with the metadata's vocabulary and pad to the exported
+    shape: -> {"tokens": int32 [batch_size, sequence_length]} (and "characters" for a
+    character tagger). Unknown words map to "<oov>" or "<unk>" when the vocabulary has one.
+
+    Raises:
+        ValueError: more texts than the exported batch, a text longer than the exported
+            length, or an unknown word without an unknown token.
+    """
+    if isinstance(metadata, str):
+        with open(metadata, encoding="utf-8") as file:
+            metadata = json.load(file)
+    vocabulary = metadata["vocabulary"]
+    if vocabulary is None:
+        raise ValueError("the export has no vocabulary (pass vocabulary= to export_litert)")
+    index = {token: i for i, token in enumerate(vocabulary)}
+    unknown = next((index[u] for u in ("<oov>", "<unk>") if u in index), None)
+    batch, length = metadata["batch_size"], metadata["sequence_length"]
+    if len(texts) > batch:
+        raise ValueError(f"{len(texts)} texts but the model was exported for batch {batch}")
+    tokens = np.zeros([batch, length], np.int32)
+    words_of = []
+    for row, text in enumerate(texts):
+        words = (text.lower() if metadata.get("lowercase") else text).split()
+        if len(words) > length:
+            raise ValueError(f"text {row} has {len(words)} words; the export takes {length}")
+        for col, word in enumerate(words):
+            if word not in index and unknown is None:
+                raise ValueError(f"unknown word {word!r} and no unknown token in the vocabulary")
+            tokens[row, col] = index.get(word, unknown)
+        words_of.append(text.split())
+    result = {"tokens": tokens}
+    if "characters" in metadata["inputs"]:
+        characters = metadata["characters"]
+        char_index = {c: i for i, c in enumerate(characters)}
+        chars = metadata["char_length"]
+        array = np.zeros([batch, length, chars], np.int32)
+        for row, words in enumerate(words_of):
+            for col, word in enumerate(words):
+                for k, char in enumerate(word[:chars]):
+                    array[row, col, k] = char_index.get(char, 1)
+        result["characters"] = array
+    return result
