@@ -1,24 +1,22 @@
 """Per-step gate activations and states of a recurrent layer, as numpy arrays.
 
 `gate_activations(layer, inputs)` reruns a built recurrent layer over `inputs` [batch, time,
-features] and returns what its cell computed at every step, each [batch, time, units]:
+features] and returns what its cell computed at every step, each [batch, time, width]: the
+cell's named gates (`cell.named_gates`, from its own `step`), then its states by
+`cell.state_names` ("hidden" last), and "mask" [batch, time] (bool; all True without a mask):
 
-    LSTM, peephole LSTM, coupled LSTM:  "input", "forget", "output", "candidate", "cell",
-                                        "hidden"
-    GRU:                                "update", "reset", "candidate", "hidden"
+    LSTM, peephole, coupled:  "input", "forget", "output", "candidate", "cell", "hidden"
+    GRU:                      "update", "reset", "candidate", "hidden"
+    any other zoo cell:       what its `named_gates` and `state_names` say (see its docstring)
 
-and "mask" [batch, time] (bool; all True without a mask). The gates are those of the cell's
-docstring (`lstm_zoo.cells`): i_t, f_t, o_t, phi(z_c) for the LSTM family (coupled: forget is
-1 - i_t), z_t, r_t, h~_t for the GRU; "cell" is c_t and "hidden" h_t.
+The gates are those of the cell's docstring (`lstm_zoo.cells`): e.g. i_t, f_t, o_t, phi(z_c)
+for the LSTM family (coupled: forget is 1 - i_t), z_t, r_t, h~_t for the GRU; "cell" is c_t
+and "hidden" h_t. A new cell is inspectable with no edit here.
 
 One source of truth: each step runs the zoo cell's own `step` (the method the fast layers and
-`keras.layers.RNN` run), inside one `tf.function` over `tf.scan`; the gates are read from what
-`step` saves for its backward pass. `keras.layers.LSTM` and `keras.layers.GRU` (and
-`keras.layers.RNN` over their cells) have the zoo's weight layout and equations, so their steps
-run through a zoo cell with the same activations and the Keras layer's weights. GRU with
-`reset_after=False`, whose candidate is phi(x_h + (r_t * h_{t-1}) U_h), runs the same `step`
-with (r_t * h_{t-1}) U_h added to the input projection's candidate block and a zero recurrent
-one.
+`keras.layers.RNN` run), inside one `tf.function` over `tf.scan`. `keras.layers.LSTM` and
+`keras.layers.GRU` (and `keras.layers.RNN` over their cells) have the zoo's weight layout and
+equations, so their steps run through a zoo twin cell holding a copy of the Keras weights.
 
 Conventions:
 - Time order: always that of `inputs` (index t is token t), also for a `go_backwards` layer,
@@ -40,13 +38,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lstm_zoo.cells import CoupledLSTMCell, GRUCell, LSTMCell, PeepholeLSTMCell
+from lstm_zoo.cells import GRUCell, LSTMCell
+from lstm_zoo.cells.base import RecurrentCell
 
 LSTM_KEYS = ("input", "forget", "output", "candidate", "cell", "hidden")
 GRU_KEYS = ("update", "reset", "candidate", "hidden")
 
 _SUPPORTED = (
-    "a zoo layer (lstm_zoo.layers: LSTM, PeepholeLSTM, CoupledLSTM, GRU), keras.layers.LSTM, "
+    "a zoo layer (any lstm_zoo.layers recurrent layer), keras.layers.LSTM, "
     "keras.layers.GRU, keras.layers.RNN over one of their cells, or a keras.layers.Bidirectional "
     "of one of these"
 )
@@ -61,15 +60,16 @@ def gate_activations(layer, inputs, mask=None, initial_state=None):
             of one of these.
         inputs: float array [batch, time, features], what the layer receives.
         mask: bool array [batch, time] or None. False steps are padding (carried state).
-        initial_state: list of [batch, units] arrays (h, then c for the LSTM family) or None
-            (zeros; a stateful layer's current states). For a `Bidirectional`, the forward
-            states then the backward ones, as `Bidirectional` takes them.
+        initial_state: list of [batch, size] arrays in the cell's state order (h, then c for
+            the LSTM family) or None (zeros; a stateful layer's current states). For a
+            `Bidirectional`, the forward states then the backward ones, as it takes them.
 
     Returns:
-        A dict of numpy arrays [batch, time, units] keyed as `LSTM_KEYS` or `GRU_KEYS`, plus
-        "mask" [batch, time] bool; time in the order of `inputs` (see the module docstring for
-        masked steps). For a `Bidirectional`: {"forward": dict, "backward": dict}, the backward
-        direction also in the order of `inputs`.
+        A dict of numpy arrays [batch, time, width]: the cell's gates, its states ("hidden"
+        last), then "mask" [batch, time] bool (`LSTM_KEYS`, `GRU_KEYS` for those families);
+        time in the order of `inputs` (see the module docstring for masked steps). For a
+        `Bidirectional`: {"forward": dict, "backward": dict}, the backward direction also in
+        the order of `inputs`.
 
     Raises:
         ValueError: a layer that is not one of the above or not built, inputs not of rank 3 or
@@ -115,21 +115,20 @@ def gate_activations(layer, inputs, mask=None, initial_state=None):
 
     if layer.go_backwards:
         x, step_mask = x[:, ::-1], step_mask[:, ::-1]
+    equations.copy_weights()
     gates, states = run(
         tf.constant(x, equations.dtype),
         tf.constant(step_mask),
         [tf.constant(s, equations.dtype) for s in states0],
-        equations.weights(),
     )
-    names = equations.gate_names + equations.state_names
-    result = {
-        name: np.swapaxes(value.numpy(), 0, 1) for name, value in zip(names, [*gates, *states])
-    }
+    named_states = dict(zip(equations.cell.state_names, states))
+    hidden = named_states.pop("hidden")
+    result = {**gates, **named_states, "hidden": hidden}
+    result = {name: np.swapaxes(value.numpy(), 0, 1) for name, value in result.items()}
     result["mask"] = step_mask
     if layer.go_backwards:
         result = {name: value[:, ::-1] for name, value in result.items()}
-    keys = LSTM_KEYS if equations.family == "lstm" else GRU_KEYS
-    return {key: np.ascontiguousarray(result[key]) for key in (*keys, "mask")}
+    return {key: np.ascontiguousarray(value) for key, value in result.items()}
 
 
 def _equations(cell):
@@ -144,109 +143,70 @@ def _equations(cell):
 
 
 class _Equations:
-    """One cell's step as the zoo writes it: weights, the zoo cell whose `step` runs, and how
-    to read the gates from what `step` saves."""
+    """The zoo cell whose `step` runs: the layer's own, or a twin of a Keras LSTM/GRU cell."""
 
     def __init__(self, cell):
         self.source = cell
-        self.reset_before = False
-        if isinstance(cell, (LSTMCell, PeepholeLSTMCell, CoupledLSTMCell, GRUCell)):
+        if isinstance(cell, RecurrentCell):
             self.cell = cell
-        elif type(cell) is keras.layers.LSTMCell:
-            self.cell = LSTMCell(
-                cell.units,
-                activation=cell.activation,
-                recurrent_activation=cell.recurrent_activation,
-                use_bias=cell.use_bias,
-            )
-        elif type(cell) is keras.layers.GRUCell:
-            self.cell = GRUCell(
-                cell.units,
-                activation=cell.activation,
-                recurrent_activation=cell.recurrent_activation,
-                use_bias=cell.use_bias,
-                reset_after=cell.reset_after,
-            )
+        elif type(cell) in (keras.layers.LSTMCell, keras.layers.GRUCell):
+            self.cell = _twin(cell)
         else:
             raise ValueError(
                 f"gate_activations needs {_SUPPORTED}; got a keras.layers.RNN over "
                 f"{type(cell).__name__}, whose gates it does not know."
             )
-        if isinstance(self.cell, GRUCell):
-            self.family = "gru"
-            self.gate_names = ("update", "reset", "candidate")
-            self.state_names = ("hidden",)
-            self.reset_before = not self.cell.reset_after
-        else:
-            self.family = "lstm"
-            self.gate_names = ("input", "forget", "output", "candidate")
-            self.state_names = ("hidden", "cell")
         self.units = cell.units
         self.input_dim = cell.kernel.shape[0]
         self.dtype = cell.kernel.dtype
+        self.state_sizes = list(self.cell.state_size)
 
-    def weights(self):
-        """(kernel, recurrent kernel, input bias or None, recurrent bias or None, extra)."""
-        cell, value = self.source, _value
-        input_bias = recurrent_bias = None
-        if cell.use_bias:
-            bias = value(cell.bias)
-            two_biases = isinstance(self.cell, GRUCell) and self.cell.reset_after
-            input_bias, recurrent_bias = (bias[0], bias[1]) if two_biases else (bias, None)
-        extra = [value(w) for w in cell.extra_weights()] if cell is self.cell else []
-        return value(cell.kernel), value(cell.recurrent_kernel), input_bias, recurrent_bias, extra
+    def copy_weights(self):
+        """A twin takes the Keras cell's current weights (same names, shapes and order)."""
+        if self.cell is not self.source:
+            for twin, weight in zip(self.cell.weights, self.source.weights):
+                twin.assign(weight)
 
-    def scan(self, x, mask, states0, weights):
-        """Every step over x [batch, time, features]; returns (gates, states), time-major."""
-        kernel, recurrent_kernel, input_bias, recurrent_bias, extra = weights
-        xz = tf.einsum("btf,fk->tbk", x, kernel)
-        if input_bias is not None:
-            xz = xz + input_bias
+    def scan(self, x, mask, states0):
+        """Every step over x [batch, time, features]; returns ({gate: [time, batch, width]},
+        [state sequences]), time-major."""
+        cell = self.cell
+        xz = cell.input_projection(tf.transpose(x, [1, 0, 2]))
+        kernel, extra = cell.loop_kernel(), cell.extra_weight_values()
         mask = tf.transpose(mask)[:, :, tf.newaxis]
+
+        def gates_and_states(xz_t, states):
+            hz = cell.recurrent_projection(cell.recurrent_inputs(states, None), kernel)
+            _, new_states, saved = cell.step(xz_t, hz, states, extra)
+            return cell.named_gates(saved), new_states
 
         def one_step(carry, elements):
             states, _ = carry
             xz_t, mask_t = elements
-            xz_t, hz_t = self._projections(xz_t, states[0], recurrent_kernel, recurrent_bias)
-            _, new_states, saved = self.cell.step(xz_t, hz_t, list(states), extra)
+            gates, new_states = gates_and_states(xz_t, list(states))
             new_states = [tf.where(mask_t, n, s) for n, s in zip(new_states, states)]
-            return tuple(new_states), self._gates(saved)
+            return tuple(new_states), gates
 
-        batch = tf.shape(x)[0]
-        zeros = tf.zeros([batch, self.units], x.dtype)
-        start = (tuple(states0), tuple(zeros for _ in self.gate_names))
+        probe = gates_and_states(xz[0], list(states0))[0]
+        start = (tuple(states0), {k: tf.zeros_like(v) for k, v in probe.items()})
         states, gates = tf.scan(one_step, (xz, mask), initializer=start)
-        return gates, states
+        return gates, list(states)
 
-    def _projections(self, xz, h_prev, recurrent_kernel, recurrent_bias):
-        """The (xz, hz) that make the cell's `step` compute this cell's equations."""
-        if not self.reset_before:
-            hz = tf.matmul(h_prev, recurrent_kernel)
-            return xz, hz if recurrent_bias is None else hz + recurrent_bias
-        # GRU reset_after=False: step computes phi(xz_h + r * hz_h); put (r h) U_h in xz_h.
-        units = self.units
-        hz_zr = tf.matmul(h_prev, recurrent_kernel[:, : 2 * units])
-        zr = self.cell.gate_activations(("gate", "gate"))(xz[:, : 2 * units] + hz_zr)
-        reset = zr[:, units:]
-        reset_h = tf.matmul(reset * h_prev, recurrent_kernel[:, 2 * units :])
-        xz = tf.concat([xz[:, : 2 * units], xz[:, 2 * units :] + reset_h], axis=-1)
-        return xz, tf.concat([hz_zr, tf.zeros_like(reset_h)], axis=-1)
 
-    def _gates(self, saved):
-        """The gates in `gate_names` order, from what the cell's `step` saved."""
-        cell = self.cell
-        if isinstance(cell, PeepholeLSTMCell):
-            ifg, output = saved[0], saved[1]
-            input_, forget, candidate = tf.split(ifg, 3, axis=-1)
-        elif isinstance(cell, CoupledLSTMCell):
-            input_, candidate, output = tf.split(saved[0], 3, axis=-1)
-            forget = 1.0 - input_
-        elif isinstance(cell, LSTMCell):
-            input_, forget, candidate, output = tf.split(saved[0], 4, axis=-1)
-        else:  # GRUCell
-            update, reset = tf.split(saved[0], 2, axis=-1)
-            return update, reset, saved[1]
-        return input_, forget, output, candidate
+def _twin(cell):
+    """A zoo LSTMCell/GRUCell with a Keras cell's configuration, built for its input size."""
+    options = {
+        "activation": cell.activation,
+        "recurrent_activation": cell.recurrent_activation,
+        "use_bias": cell.use_bias,
+        "dtype": cell.dtype_policy,
+    }
+    if isinstance(cell, keras.layers.GRUCell):
+        twin = GRUCell(cell.units, reset_after=cell.reset_after, **options)
+    else:
+        twin = LSTMCell(cell.units, **options)
+    twin.build((None, cell.kernel.shape[0]))
+    return twin
 
 
 def _value(weight):
@@ -300,23 +260,24 @@ def _check_mask(mask, shape):
 
 
 def _initial_states(layer, equations, initial_state, batch):
-    count = len(equations.state_names)
+    sizes = equations.state_sizes
     if initial_state is None:
         if getattr(layer, "stateful", False) and getattr(layer, "states", None) is not None:
             initial_state = list(layer.states)
         else:
-            return [np.zeros((batch, equations.units)) for _ in range(count)]
+            return [np.zeros((batch, size)) for size in sizes]
     states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
-    if len(states) != count:
+    if len(states) != len(sizes):
+        shapes = ", ".join(f"[batch, {size}]" for size in sizes)
         raise ValueError(
-            f"{layer.name!r} takes {count} initial state tensor(s) of shape "
-            f"[batch, {equations.units}]; got {len(states)}."
+            f"{layer.name!r} takes {len(sizes)} initial state tensor(s) of shapes {shapes}; "
+            f"got {len(states)}."
         )
     states = [_to_numpy(s) for s in states]
-    for index, state in enumerate(states):
-        if tuple(state.shape) != (batch, equations.units):
+    for index, (state, size) in enumerate(zip(states, sizes)):
+        if tuple(state.shape) != (batch, size):
             raise ValueError(
-                f"initial_state[{index}] must have shape [batch={batch}, {equations.units}]; "
+                f"initial_state[{index}] must have shape [batch={batch}, {size}]; "
                 f"got {tuple(state.shape)}."
             )
     return states

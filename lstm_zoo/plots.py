@@ -21,15 +21,17 @@ from lstm_zoo.inspect import GRU_KEYS, LSTM_KEYS
 
 DEFAULT_MAX_UNITS = 32
 _MAX_TICK_LABELS = 80
-_GATES = {"input", "forget", "output", "update", "reset"}  # in [0, 1] for sigmoid gates
+# in [0, 1]: sigmoid gates, a clockwork cell's active modules, a depth-gated LSTM's depth gate
+_GATES = {"input", "forget", "output", "update", "reset", "active", "depth"}
 _BOUNDED = {"candidate", "hidden"}  # in [-1, 1] for tanh
 
 
 def plot_gate_heatmaps(activations, tokens, path, units=None, title=None, example=0):
     """Write one PNG with a heatmap per gate and state over a sentence.
 
-    Panels, top to bottom: input, forget, output, candidate, cell, hidden (LSTM family) or
-    update, reset, candidate, hidden (GRU); for a `Bidirectional`'s {"forward", "backward"}
+    Panels, top to bottom: the cell's gates and states in the dict's order (input, forget,
+    output, candidate, cell, hidden for the LSTM family; update, reset, candidate, hidden for
+    the GRU); for a `Bidirectional`'s {"forward", "backward"}
     dict, one column per direction. x: the tokens; y: the units; a colorbar per panel. Gates
     use a fixed [0, 1] scale (widened if values leave it), candidate and hidden [-1, 1], the
     cell state a scale symmetric around 0. Masked steps ("mask" False) are drawn grey.
@@ -156,15 +158,22 @@ def _directions(activations):
 
 
 def _gate_keys(gates, direction):
+    """The panels: every [batch, time, units] array of the dict (as wide as "hidden"), in the
+    dict's order; narrower states (a clockwork cell's clock) are left out."""
     where = f"activations[{direction!r}]" if direction else "activations"
     if not isinstance(gates, dict):
         raise ValueError(f"{where} must be a dict of gate arrays; got {type(gates).__name__}.")
-    for keys in (LSTM_KEYS, GRU_KEYS):
-        if set(keys) <= set(gates):
-            return keys
-    raise ValueError(
-        f"{where} is not a gate-activations dict: expected the keys {list(LSTM_KEYS)} (LSTM "
-        f"family) or {list(GRU_KEYS)} (GRU), optionally 'mask'; got {sorted(gates)}."
+    if "hidden" not in gates:
+        raise ValueError(
+            f"{where} is not a gate-activations dict: expected the cell's gates and states with "
+            f"'hidden' among them (e.g. {list(LSTM_KEYS)} or {list(GRU_KEYS)}), optionally "
+            f"'mask'; got {sorted(gates)}."
+        )
+    width = np.shape(gates["hidden"])[-1]
+    return tuple(
+        key
+        for key in gates
+        if key != "mask" and np.ndim(gates[key]) >= 2 and np.shape(gates[key])[-1] == width
     )
 
 

@@ -1,16 +1,26 @@
-"""What every zoo cell shares: Keras-style arguments, weights, dropout and config.
+"""What every zoo cell shares: Keras-style arguments, weights, dropout, config, and the
+contract with the shared fast loop (`lstm_zoo.layers.scan`).
 
 A zoo cell is a `keras.Layer` usable inside `keras.layers.RNN`. Its weights follow the Keras
-layout: `kernel` [input_dim, blocks * units], `recurrent_kernel` [units, blocks * units] and
-`bias` [blocks * units] (GRU with `reset_after=True`: [2, 3 * units]). The cell's equations live
-in one method, `step(xz, hz, states) -> (h, new_states, saved)`, where
+layout where it has one: `kernel` [input_dim, blocks * units], `recurrent_kernel` [units,
+blocks * units] and `bias` [blocks * units]. The cell's equations live in one method,
+`step(xz, hz, states, extra) -> (h, new_states, saved)`, where
 
-    xz = x_t W + b      (the input projection; the fast layer computes it for all steps at once)
-    hz = h_{t-1} U      (the recurrent projection)
+    xz    = input_projection(x_t)   (default x_t W + b; the fast layer computes it for all
+                                     steps at once, before the time loop)
+    h_in  = recurrent_inputs(states, dropout mask)     (default h_{t-1} * mask)
+    hz    = h_in U + b_rec          (U = loop_kernel(); the loop does this matmul), or
+    hz    = h_in                    (loop_kernel() None: `step` does its recurrent matmuls)
+    extra = extra_weight_values()   (every other weight `step` reads, as tensors)
 
-`call` (one step, what `keras.layers.RNN` runs) computes both projections and calls `step`. The
-fast layers in `lstm_zoo.layers` hoist `xz` out of the time loop and use `step_backward`, the
-hand-written derivative of `step`, for training; see `lstm_zoo.layers.scan`.
+`call` (one step, what `keras.layers.RNN` runs) computes the same and calls `step`, so the
+generic and the fast loop run one set of equations. For training, the fast loop takes the
+backward of `step` by automatic differentiation per step (the large dU matmul stays one
+matmul over all steps), unless the cell writes it by hand (`prepare_backward`,
+`step_backward`, `extra_weight_gradients`; the LSTM, peephole, coupled and GRU cells do, for
+speed). A new cell is one class with `@register_cell` (`lstm_zoo.cells.registry`), which makes
+its layer and registry name too; `named_gates(saved)` names what `step` saved for
+`lstm_zoo.inspect.gate_activations`, and `state_names` names the states.
 """
 
 from __future__ import annotations
@@ -112,8 +122,8 @@ def check_units(units):
 class RecurrentCell(DropoutRNNCell, keras.Layer):
     """Base of every zoo cell: the `keras.layers.LSTMCell` arguments and weight layout.
 
-    Subclasses set `gate_names` (the blocks of `kernel`, in order) and write `step` and
-    `step_backward`. Arguments are those of `keras.layers.LSTMCell`.
+    Subclasses set `gate_names` (the blocks of `kernel`, in order) and `state_names`, and write
+    `step` (and optionally its backward). Arguments are those of `keras.layers.LSTMCell`.
 
     Args:
         units: int. Dimensionality of the hidden state.
@@ -131,6 +141,7 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
     """
 
     gate_names: tuple[str, ...] = ()
+    state_names: tuple[str, ...] = ("hidden",)
     has_forget_gate = False
 
     def __init__(
@@ -270,15 +281,36 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
         h_prev = states[0]
         if training and 0.0 < self.dropout < 1.0:
             inputs = inputs * self.get_dropout_mask(inputs)
-        h_in = h_prev
+        mask = None
         if training and 0.0 < self.recurrent_dropout < 1.0:
-            h_in = h_prev * self.get_recurrent_dropout_mask(h_prev)
+            mask = self.get_recurrent_dropout_mask(h_prev)
         xz = self.input_projection(inputs)
-        hz = ops.matmul(h_in, self.recurrent_kernel)
-        if self.recurrent_bias() is not None:
-            hz = hz + self.recurrent_bias()
+        hz = self.recurrent_projection(self.recurrent_inputs(states, mask), self.loop_kernel())
         h, new_states, _ = self.step(xz, hz, states, self.extra_weight_values())
         return h, new_states
+
+    def recurrent_inputs(self, states, dropout_mask):
+        """h_in: what the recurrent matmuls read, h_{t-1} times the recurrent dropout mask
+        (any leading shape: the loop also calls it on states stacked over time)."""
+        h = states[0]
+        return h if dropout_mask is None else h * dropout_mask
+
+    def loop_kernel(self):
+        """The recurrent kernel U the loop multiplies h_in by (a tensor), or None when
+        `step` does its own recurrent matmuls and takes hz = h_in."""
+        return read_value(self.recurrent_kernel)
+
+    def recurrent_projection(self, h_in, kernel):
+        """hz = h_in U + b_rec, or h_in itself when `kernel` is None."""
+        if kernel is None:
+            return h_in
+        hz = ops.matmul(h_in, kernel)
+        return hz if self.recurrent_bias() is None else hz + self.recurrent_bias()
+
+    def named_gates(self, saved):
+        """The gates of one step by name ({name: [batch, units]}), from what `step` saved;
+        read by `lstm_zoo.inspect.gate_activations`."""
+        return {}
 
     def extra_weight_values(self):
         """The extra weights as tensors (read once, so a custom gradient sees no variables)."""
@@ -323,10 +355,25 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
 
     @property
     def supports_fused(self):
-        """Whether `step_backward` covers this configuration (else the generic loop runs)."""
+        """Whether the fast loop runs this configuration (else Keras's generic loop runs)."""
+        return True
+
+    @property
+    def hand_written_backward(self):
+        """Whether the fast loop uses the cell's `step_backward` (else autodiff of `step`):
+        the cell writes one and its activations have a derivative known from their output."""
         return (
-            activation_derivative(self.activation) is not None
+            type(self).prepare_backward is not RecurrentCell.prepare_backward
+            and activation_derivative(self.activation) is not None
             and activation_derivative(self.recurrent_activation) is not None
+        )
+
+    @property
+    def fuses_directions(self):
+        """Whether a fused Bidirectional can run two of these in one loop: the loop does the
+        recurrent matmul and every extra weight is elementwise (rank <= 1)."""
+        return self.loop_kernel() is not None and all(
+            len(w.shape) <= 1 for w in self.extra_weight_values()
         )
 
     def gate_activations(self, kinds):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from lstm_zoo.cells.base import RecurrentCell, activation_derivative
+from lstm_zoo.cells.base import RecurrentCell, activation_derivative, read_value
+from lstm_zoo.cells.registry import register_cell
 
 
-@keras.saving.register_keras_serializable(package="lstm_zoo")
+@register_cell(
+    "zoo_gru", layer_name="GRU", description="lstm_zoo GRU on the fast loop (Keras weight layout)"
+)
 class GRUCell(RecurrentCell):
     """GRU cell (Cho et al. 2014, "Learning phrase representations using RNN encoder-decoder").
 
@@ -47,41 +49,41 @@ class GRUCell(RecurrentCell):
     def recurrent_bias(self):
         return self.bias[1] if (self.reset_after and self.use_bias) else None
 
-    @property
-    def supports_fused(self):
-        # reset_after=False multiplies r_t into h_{t-1} before U_h: a second recurrent matmul
-        # per step that the shared fast loop does not model.
-        return self.reset_after and super().supports_fused
+    def loop_kernel(self):
+        # reset_after=False multiplies r_t into h_{t-1} before U_h: `step` does that matmul
+        # (and the others) itself, with U as an extra weight.
+        return super().loop_kernel() if self.reset_after else None
 
-    def call(self, inputs, states, training=False):
-        if self.reset_after:
-            return super().call(inputs, states, training=training)
-        h_prev = states[0] if isinstance(states, (list, tuple)) else states
-        if training and 0.0 < self.dropout < 1.0:
-            inputs = inputs * self.get_dropout_mask(inputs)
-        h_in = h_prev
-        if training and 0.0 < self.recurrent_dropout < 1.0:
-            h_in = h_prev * self.get_recurrent_dropout_mask(h_prev)
-        x_z, x_r, x_h = ops.split(self.input_projection(inputs), 3, axis=-1)
-        u_zr, u_h = (
-            self.recurrent_kernel[:, : 2 * self.units],
-            self.recurrent_kernel[:, 2 * self.units :],
-        )
-        h_z, h_r = ops.split(ops.matmul(h_in, u_zr), 2, axis=-1)
-        z = self.recurrent_activation(x_z + h_z)
-        r = self.recurrent_activation(x_r + h_r)
-        candidate = self.activation(x_h + ops.matmul(r * h_in, u_h))
-        h = z * h_prev + (1.0 - z) * candidate
-        return h, [h]
+    def extra_weight_values(self):
+        return [] if self.reset_after else [read_value(self.recurrent_kernel)]
+
+    @property
+    def hand_written_backward(self):
+        return self.reset_after and super().hand_written_backward
 
     def step(self, xz, hz, states, extra):
+        """reset_after=True: hz = h_in U + b_rec from the loop. False: hz = h_in, extra = [U]."""
         h_prev, units = states[0], self.units
-        zr = self.gate_activations(("gate", "gate"))(xz[:, : 2 * units] + hz[:, : 2 * units])
+        if self.reset_after:
+            h_zr, h_h = hz[:, : 2 * units], hz[:, 2 * units :]
+        else:
+            (kernel,) = extra
+            h_zr = ops.matmul(hz, kernel[:, : 2 * units])
+        zr = self.gate_activations(("gate", "gate"))(xz[:, : 2 * units] + h_zr)
         z, r = ops.split(zr, 2, axis=-1)
-        h_h = hz[:, 2 * units :]
-        candidate = self.activation(xz[:, 2 * units :] + r * h_h)
+        if self.reset_after:
+            candidate = self.activation(xz[:, 2 * units :] + r * h_h)
+        else:
+            h_h = ops.zeros_like(h_prev)
+            candidate = self.activation(
+                xz[:, 2 * units :] + ops.matmul(r * hz, kernel[:, 2 * units :])
+            )
         h = candidate + z * (h_prev - candidate)
         return h, [h], (zr, candidate, h_h)
+
+    def named_gates(self, saved):
+        update, reset = ops.split(saved[0], 2, axis=-1)
+        return {"update": update, "reset": reset, "candidate": saved[1]}
 
     def prepare_backward(self, saved, previous_states, extra):
         zr, candidate, h_h = saved

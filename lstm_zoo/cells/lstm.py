@@ -10,12 +10,13 @@ import keras
 from keras import ops
 
 from lstm_zoo.cells.base import RecurrentCell, activation_derivative
-
-_register = keras.saving.register_keras_serializable(package="lstm_zoo")
+from lstm_zoo.cells.registry import register_cell
 
 
 class _LSTMFamilyCell(RecurrentCell):
     """State [h, c]; the output is h."""
+
+    state_names = ("hidden", "cell")
 
     def __init__(self, units, **kwargs):
         super().__init__(units, **kwargs)
@@ -40,7 +41,11 @@ class _LSTMFamilyCell(RecurrentCell):
         return dz, dz, [None, dc * carry]
 
 
-@_register
+@register_cell(
+    "zoo_lstm",
+    layer_name="LSTM",
+    description="lstm_zoo LSTM on the fast loop (Keras weight layout)",
+)
 class LSTMCell(_LSTMFamilyCell):
     """Long short-term memory cell (Hochreiter & Schmidhuber 1997, with forget gate).
 
@@ -71,6 +76,10 @@ class LSTMCell(_LSTMFamilyCell):
         h = o * phi_c
         return h, [h, c], (gates, phi_c)
 
+    def named_gates(self, saved):
+        i, f, g, o = ops.split(saved[0], 4, axis=-1)
+        return {"input": i, "forget": f, "output": o, "candidate": g}
+
     def prepare_backward(self, saved, previous_states, extra):
         gates, phi_c = saved
         c_prev = previous_states[1]
@@ -82,7 +91,9 @@ class LSTMCell(_LSTMFamilyCell):
         return [o * d_phi(phi_c), factors, f]
 
 
-@_register
+@register_cell(
+    "peephole", layer_name="PeepholeLSTM", description="peephole LSTM, Gers & Schmidhuber 2000"
+)
 class PeepholeLSTMCell(_LSTMFamilyCell):
     """LSTM with peephole connections (Gers & Schmidhuber 2000, "Recurrent nets that time and
     count"): the input and forget gates see c_{t-1}, the output gate sees c_t, through diagonal
@@ -148,6 +159,10 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         h = o * phi_c
         return h, [h, c], (ifg, o, c, phi_c)
 
+    def named_gates(self, saved):
+        i, f, g = ops.split(saved[0], 3, axis=-1)
+        return {"input": i, "forget": f, "output": saved[1], "candidate": g}
+
     def prepare_backward(self, saved, previous_states, extra):
         d_sigma, d_phi = self._derivatives()
         p_i, p_f, p_o = extra
@@ -181,7 +196,9 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
         }
 
 
-@_register
+@register_cell(
+    "coupled", layer_name="CoupledLSTM", description="coupled input-forget gate LSTM (CIFG)"
+)
 class CoupledLSTMCell(_LSTMFamilyCell):
     """LSTM with coupled input and forget gates (CIFG; Greff et al. 2017, "LSTM: A Search Space
     Odyssey"): the forget gate is 1 - i_t, so `kernel`, `recurrent_kernel` and `bias` hold
@@ -204,6 +221,10 @@ class CoupledLSTMCell(_LSTMFamilyCell):
         phi_c = self.activation(c)
         h = o * phi_c
         return h, [h, c], (gates, phi_c)
+
+    def named_gates(self, saved):
+        i, g, o = ops.split(saved[0], 3, axis=-1)
+        return {"input": i, "forget": 1.0 - i, "output": o, "candidate": g}
 
     def prepare_backward(self, saved, previous_states, extra):
         gates, phi_c = saved

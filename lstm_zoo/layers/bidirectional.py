@@ -83,6 +83,8 @@ class Bidirectional(keras.layers.Bidirectional):
             return False
         if not (forward.uses_fast_loop and backward.uses_fast_loop):
             return False
+        if not forward.cell.fuses_directions:  # its step does matmuls with its own weights
+            return False
         if forward.stateful or backward.stateful or forward.jit_loop != backward.jit_loop:
             return False
         if forward.go_backwards == backward.go_backwards:

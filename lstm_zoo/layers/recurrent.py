@@ -1,5 +1,8 @@
 """Recurrent layers for every zoo cell, on the shared fast loop of `lstm_zoo.layers.scan`.
 
+The layer classes (`LSTM`, `PeepholeLSTM`, `CoupledLSTM`, `GRU`, `LayerNormLSTM`, ...) are made
+here for every cell registered with `lstm_zoo.cells.registry.register_cell`.
+
 Each layer is a `keras.layers.RNN` (so `stateful`, `return_state`, `initial_state`, masking,
 `Bidirectional` and `.keras` saving behave exactly as for `keras.layers.LSTM`) whose
 `inner_loop` hoists the input projection out of the time loop and runs `FusedScan`. A
@@ -14,8 +17,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from lstm_zoo.cells import CoupledLSTMCell, GRUCell, LSTMCell, PeepholeLSTMCell
-from lstm_zoo.cells.base import read_value
+from lstm_zoo.cells.registry import on_cell_registered
 from lstm_zoo.layers.scan import FusedScan
 
 
@@ -171,7 +173,7 @@ class ZooRecurrent(keras.layers.RNN):
         return FastLoopInputs(
             xz=xz,
             initial_states=list(initial_state),
-            kernel=read_value(cell.recurrent_kernel),
+            kernel=cell.loop_kernel(),
             bias=cell.recurrent_bias(),
             extra=cell.extra_weight_values(),
             mask=mask,
@@ -208,40 +210,37 @@ def _seen_any(mask):
     return tf.cast(tf.cumsum(tf.cast(mask, tf.int32), axis=0), tf.bool)
 
 
-_register = keras.saving.register_keras_serializable(package="lstm_zoo")
+_LAYER_CLASSES: dict[str, type] = {}
 
 
-@_register
-class LSTM(ZooRecurrent):
-    """LSTM layer over `lstm_zoo.cells.LSTMCell`; weights interchangeable with
-    `keras.layers.LSTM`.
-
-    Example:
-
-    >>> LSTM(4, return_sequences=True)(ops.ones((2, 3, 5))).shape
-    (2, 3, 4)
-    """
-
-    cell_class = LSTMCell
+def layer_classes():
+    """{layer class name: class} of every registered cell's layer."""
+    return dict(_LAYER_CLASSES)
 
 
-@_register
-class PeepholeLSTM(ZooRecurrent):
-    """Peephole LSTM layer (Gers & Schmidhuber 2000) over `PeepholeLSTMCell`."""
+def _make_layer_class(entry):
+    """The `ZooRecurrent` subclass over a registered cell, serializable as lstm_zoo>Name."""
+    summary = (entry.cell_class.__doc__ or entry.description).strip().split("\n\n")[0]
+    layer_class = type(
+        entry.layer_name,
+        (ZooRecurrent,),
+        {
+            "cell_class": entry.cell_class,
+            "__module__": __name__,
+            "__qualname__": entry.layer_name,
+            "__doc__": (
+                f"Recurrent layer over `{entry.cell_class.__name__}` on the shared fast loop "
+                f"(registry name {entry.name!r}).\n\n    Cell: {summary}\n\n    Args: those of "
+                "`ZooRecurrent` and of the cell."
+            ),
+        },
+    )
+    layer_class = keras.saving.register_keras_serializable(package="lstm_zoo")(layer_class)
+    _LAYER_CLASSES[entry.layer_name] = layer_class
+    globals()[entry.layer_name] = layer_class
+    return layer_class
 
-    cell_class = PeepholeLSTMCell
 
+on_cell_registered(_make_layer_class)
 
-@_register
-class CoupledLSTM(ZooRecurrent):
-    """Coupled input-forget gate LSTM layer (CIFG) over `CoupledLSTMCell`."""
-
-    cell_class = CoupledLSTMCell
-
-
-@_register
-class GRU(ZooRecurrent):
-    """GRU layer over `lstm_zoo.cells.GRUCell`; weights interchangeable with
-    `keras.layers.GRU` (both `reset_after` settings)."""
-
-    cell_class = GRUCell
+import lstm_zoo.cells  # noqa: E402,F401  (registers the built-in cells, making their layers)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import keras
 
 from lstm_zoo.cells.base import check_units
-from lstm_zoo.layers.recurrent import GRU, LSTM, CoupledLSTM, PeepholeLSTM
+from lstm_zoo.cells.registry import on_cell_registered
+from lstm_zoo.layers.recurrent import layer_classes
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,16 @@ def recurrent_layer(name, units, /, **kwargs):
     return _REGISTRY[key].factory(units, **kwargs)
 
 
-for _name, _factory, _builtin, _text in (
-    ("lstm", keras.layers.LSTM, True, "keras.layers.LSTM (cuDNN on GPU)"),
-    ("gru", keras.layers.GRU, True, "keras.layers.GRU (cuDNN on GPU)"),
-    ("zoo_lstm", LSTM, False, "lstm_zoo LSTM on the fast loop (Keras weight layout)"),
-    ("peephole", PeepholeLSTM, False, "peephole LSTM, Gers & Schmidhuber 2000"),
-    ("coupled", CoupledLSTM, False, "coupled input-forget gate LSTM (CIFG)"),
-    ("zoo_gru", GRU, False, "lstm_zoo GRU on the fast loop (Keras weight layout)"),
+for _name, _factory, _text in (
+    ("lstm", keras.layers.LSTM, "keras.layers.LSTM (cuDNN on GPU)"),
+    ("gru", keras.layers.GRU, "keras.layers.GRU (cuDNN on GPU)"),
 ):
-    register_recurrent_layer(_name, _factory, description=_text, builtin=_builtin)
+    register_recurrent_layer(_name, _factory, description=_text, builtin=True)
+
+
+def _register_cell_layer(entry):
+    layer_class = layer_classes()[entry.layer_name]
+    register_recurrent_layer(entry.name, layer_class, description=entry.description, overwrite=True)
+
+
+on_cell_registered(_register_cell_layer)

@@ -15,6 +15,17 @@ of one small matmul per step:
 Masked steps carry every state through unchanged (as `keras.layers.RNN` does); their gradient
 flows straight to the previous state.
 
+A cell without a hand-written backward (`cell.hand_written_backward` False) gets the backward
+of its `step` by automatic differentiation, one step at a time inside the same backward loop:
+step t is recomputed from the stored states s_{t-1} and its vector-Jacobian product taken,
+
+    (dxz_t, dhz_t, ds_{t-1}, dextra_t) = VJP(step at t)(ds_t)
+
+(the path h_{t-1} -> h_in -> hz = h_in U included), while dU and db_rec stay the large matmul
+and sum above over the stored dhz. Extra-weight gradients are summed inside the loop. A cell
+whose `loop_kernel()` is None does its own recurrent matmuls in `step` (hz = h_in), which its
+VJP covers; it has no dU term.
+
 Compiled loops (`jit_compile=True`, one XLA computation each, which fuses the per-step
 elementwise ops around the matmul) are built for a few *capacities* of the time and batch axes
 (`lstm_zoo.layers.capacity`), not for every shape: the inputs are padded to the capacity and
@@ -170,6 +181,9 @@ class FusedScan:
             "inference_loop",
         )
         self._backward = _ShapeRelaxedFunction(self._backward_loop, jit_compile, "backward_loop")
+        self._autodiff_backward = _ShapeRelaxedFunction(
+            self._autodiff_backward_loop, jit_compile, "autodiff_backward_loop"
+        )
 
     # ------------------------------------------------------------------ public
     def __call__(
@@ -182,7 +196,8 @@ class FusedScan:
                 directions * batch, direction-major.
             initial_states: list of [rows, units] tensors, h first.
             kernel: recurrent kernel U: [units, blocks * units], or [directions, units,
-                blocks * units] for several directions.
+                blocks * units] for several directions; None for a cell that does its own
+                recurrent matmuls (`step` then receives hz = h_in).
             bias: recurrent bias added to h U ([blocks * units], or [directions, ...]), or None.
             extra: list of the cell's extra weights (peepholes), as tensors (each with a
                 leading directions axis for several directions).
@@ -197,7 +212,7 @@ class FusedScan:
             the carried h_{t-1}) and the states after the last step.
         """
         n_states, n_extra = len(initial_states), len(extra)
-        has_bias = bias is not None
+        has_bias, has_kernel = bias is not None, kernel is not None
         steps = tf.shape(xz)[0]
         batch = tf.shape(xz)[1] // self.directions
         padding = _Padding(
@@ -208,9 +223,11 @@ class FusedScan:
         dropout_p = padding.rows(dropout_mask)
 
         @tf.custom_gradient
-        def recurrence(xz, kernel, *args):
-            states0 = list(args[:n_states])
-            weights = list(args[n_states : n_states + n_extra])
+        def recurrence(xz, *args):
+            args = list(args)
+            kernel = args.pop(0) if has_kernel else None
+            states0 = args[:n_states]
+            weights = args[n_states : n_states + n_extra]
             rec_bias = args[-1] if has_bias else None
             # The loops are differentiated by hand: hide their inputs from any active tape.
             xz, kernel, rec_bias, states0, weights = tf.nest.map_structure(
@@ -239,8 +256,9 @@ class FusedScan:
 
             return (h_seq, *finals), grad
 
-        args = [*initial_states, *extra] + ([bias] if has_bias else [])
-        outputs = recurrence(xz, kernel, *args)
+        args = [kernel] if has_kernel else []
+        args += [*initial_states, *extra] + ([bias] if has_bias else [])
+        outputs = recurrence(xz, *args)
         return outputs[0], list(outputs[1:])
 
     def _gradients(self, d_h_seq, d_finals, padded, states0, seqs, saved, mask, dropout_p, padding):
@@ -254,11 +272,13 @@ class FusedScan:
             tf.zeros_like(s0) if d is None else padding.rows(d)
             for d, s0 in zip(d_finals, states0_p)
         ]
-        d_xz, d_hz, d_states0, d_extra = self._backward(
+        backward = self._backward if self.cell.hand_written_backward else self._autodiff_backward
+        d_xz, d_hz, d_states0, d_extra = backward(
             d_h_seq,
             d_finals,
             xz_p,
             kernel,
+            rec_bias,
             states0_p,
             weights,
             seqs,
@@ -267,13 +287,18 @@ class FusedScan:
             dropout_p,
             padding.steps,
         )
-        d_hz = padding.unpad_sequence(d_hz)
+        d_hz = padding.unpad_sequence(d_hz) if d_hz is not None else None
         d_xz = padding.unpad_sequence(d_xz) if d_xz is not None else d_hz
         d_states0 = [padding.unpad_rows(d) for d in d_states0]
-        prev_h = _stack_previous(states0[0], padding.unpad_sequence(seqs[0]))
-        if dropout_p is not None:
-            prev_h = prev_h * padding.unpad_rows(dropout_p)
-        grads = [d_xz, self._kernel_gradient(prev_h, d_hz, kernel), *d_states0]
+        grads = [d_xz]
+        if kernel is not None:
+            prev_states = [
+                _stack_previous(s0, padding.unpad_sequence(s)) for s0, s in zip(states0, seqs)
+            ]
+            dropout = padding.unpad_rows(dropout_p) if dropout_p is not None else None
+            prev_h = self.cell.recurrent_inputs(prev_states, dropout)
+            grads.append(self._kernel_gradient(prev_h, d_hz, kernel))
+        grads += d_states0
         grads += [self._per_direction_sum(d, w) for d, w in zip(d_extra, weights)]
         if rec_bias is not None:
             grads.append(self._per_direction_sum(tf.reduce_sum(d_hz, axis=0), rec_bias))
@@ -315,8 +340,11 @@ class FusedScan:
         h = tf.reshape(h, [self.directions, -1, units])
         return tf.reshape(tf.matmul(h, kernel), [-1, tf.shape(kernel)[-1]])
 
-    def _step_input(self, h_prev, kernel, rec_bias, dropout_mask):
-        h_in = h_prev * dropout_mask if dropout_mask is not None else h_prev
+    def _step_input(self, states, kernel, rec_bias, dropout_mask):
+        """hz of one step: h_in U + b_rec, or h_in for a cell without a loop kernel."""
+        h_in = self.cell.recurrent_inputs(states, dropout_mask)
+        if kernel is None:
+            return h_in
         hz = self._recurrent_matmul(h_in, kernel)
         return hz + rec_bias if rec_bias is not None else hz
 
@@ -333,14 +361,15 @@ class FusedScan:
         stored = states0 if for_backward else states0[:1]
         state_tas = [tf.TensorArray(s.dtype, size=capacity) for s in stored]
         saved_tas = []
-        if for_backward:  # one probe step (pruned from the graph) gives the saved dtypes
+        if for_backward and cell.hand_written_backward:
+            # one probe step (pruned from the graph) gives the saved dtypes
             probe = cell.step(
-                xz[0], self._step_input(states0[0], kernel, rec_bias, None), states0, weights
+                xz[0], self._step_input(states0, kernel, rec_bias, None), states0, weights
             )
             saved_tas = [tf.TensorArray(s.dtype, size=capacity) for s in probe[2]]
 
         def body(t, states, state_tas, saved_tas):
-            hz = self._step_input(states[0], kernel, rec_bias, dropout_mask)
+            hz = self._step_input(states, kernel, rec_bias, dropout_mask)
             _, new_states, saved = cell.step(xz[t], hz, states, weights)
             if mask is not None:
                 new_states = [tf.where(mask[t], n, s) for n, s in zip(new_states, states)]
@@ -363,6 +392,7 @@ class FusedScan:
         d_finals,
         xz,
         kernel,
+        rec_bias,
         states0,
         weights,
         seqs,
@@ -429,3 +459,76 @@ class FusedScan:
         d_xz = xz_ta.stack() if separate_xz else None
         d_extra = cell.extra_weight_gradients(d_hz, saved, prev_seqs, weights)
         return d_xz, d_hz, d_states0, d_extra
+
+    def _autodiff_backward_loop(
+        self,
+        d_h_seq,
+        d_finals,
+        xz,
+        kernel,
+        rec_bias,
+        states0,
+        weights,
+        seqs,
+        saved,
+        mask,
+        dropout_mask,
+        steps,
+    ):
+        """The backward of a cell without a hand-written one: steps `steps - 1` down to 0, each
+        recomputed from the stored states and differentiated (its VJP). Returns (dxz, dhz or
+        None without a loop kernel, d initial states, extra-weight gradients with a leading
+        rows axis, or of one row for a single direction); entries past `steps` are zero."""
+        cell = self.cell
+        capacity, rows = tf.shape(xz)[0], tf.shape(xz)[1]
+        rec_bias = self._rows(rec_bias, rows)
+        weights = [self._rows(w, rows) for w in weights]
+        prev_seqs = [_stack_previous(s0, s) for s0, s in zip(states0, seqs)]
+        has_kernel = kernel is not None
+
+        def body(i, d_states, d_weights, xz_ta, hz_ta):
+            t = steps - 1 - i
+            d_states = list(d_states)
+            d_states[0] = d_states[0] + tf.gather(d_h_seq, t)
+            if mask is not None:
+                mask_t = tf.gather(mask, t)
+                d_new = [tf.where(mask_t, d, tf.zeros_like(d)) for d in d_states]
+                d_keep = [tf.where(mask_t, tf.zeros_like(d), d) for d in d_states]
+            else:
+                d_new, d_keep = d_states, None
+            xz_t = tf.gather(xz, t)
+            prev_t = [tf.gather(p, t) for p in prev_seqs]
+            with tf.GradientTape() as tape:
+                tape.watch([xz_t, *prev_t, *weights])
+                hz = self._step_input(prev_t, kernel, rec_bias, dropout_mask)
+                _, new_states, _ = cell.step(xz_t, hz, prev_t, weights)
+            sources = [xz_t, *prev_t, *weights] + ([hz] if has_kernel else [])
+            grads = tape.gradient(
+                new_states,
+                sources,
+                output_gradients=d_new,
+                unconnected_gradients=tf.UnconnectedGradients.ZERO,
+            )
+            n = len(prev_t)
+            d_xz, d_prev = grads[0], grads[1 : 1 + n]
+            d_w = grads[1 + n : 1 + n + len(weights)]
+            if d_keep is not None:
+                d_prev = [d + k for d, k in zip(d_prev, d_keep)]
+            xz_ta = xz_ta.write(t, d_xz)
+            if has_kernel:
+                hz_ta = hz_ta.write(t, grads[-1])
+            d_weights = [a + d for a, d in zip(d_weights, d_w)]
+            return i + 1, d_prev, d_weights, xz_ta, hz_ta
+
+        xz_ta = tf.TensorArray(xz.dtype, size=capacity)
+        hz_ta = tf.TensorArray(xz.dtype, size=capacity) if has_kernel else 0
+        _, d_states0, d_weights, xz_ta, hz_ta = tf.while_loop(
+            lambda i, *_: i < steps,
+            body,
+            (tf.constant(0), d_finals, [tf.zeros_like(w) for w in weights], xz_ta, hz_ta),
+            parallel_iterations=1,
+            maximum_iterations=capacity,
+        )
+        if self.directions == 1:
+            d_weights = [d[tf.newaxis] for d in d_weights]
+        return xz_ta.stack(), hz_ta.stack() if has_kernel else None, d_states0, d_weights
