@@ -90,6 +90,8 @@ def _export(args):
     from lstm_zoo.export import export_saved_model
     from lstm_zoo.runs import load_run
 
+    if args.format == "litert":
+        return _export_litert(args)
     run, model = load_run(args.run)
     task = {"lm": "generate", "sentiment": "classify", "tagger": "tag"}[run.task]
     export_saved_model(
@@ -111,6 +113,48 @@ def _export(args):
         end_token=run.end_token,
     )
     print(f"wrote the SavedModel {args.output} (signatures: tf.saved_model.load(path).signatures)")
+    return 0
+
+
+_LITERT_LIMITS = {"sequence_length": 100_000, "batch_size": 100_000, "char_length": 10_000}
+
+
+def _export_litert(args):
+    from lstm_zoo.litert import export_litert
+
+    if args.sequence_length is None:
+        raise ValueError("--sequence-length is required with --format litert (1 to 100000)")
+    for name, high in _LITERT_LIMITS.items():
+        value = getattr(args, name)
+        if value is not None and not 1 <= value <= high:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be in [1, {high}]; got {value}")
+    if not args.output.endswith(".tflite"):
+        raise ValueError(f"OUTPUT must be a .tflite file with --format litert; got {args.output}")
+    from lstm_zoo.runs import load_run
+
+    run, model = load_run(args.run)
+    if run.characters and args.char_length is None:
+        raise ValueError("--char-length is required: this tagger reads characters (1 to 10000)")
+    info = export_litert(
+        model,
+        args.output,
+        sequence_length=args.sequence_length,
+        batch_size=args.batch_size,
+        char_length=args.char_length if run.characters else None,
+        quantization=args.quantization,
+        recurrence=args.recurrence,
+        vocabulary=run.vocabulary,
+        characters=run.characters,
+        labels=run.labels or None,
+        lowercase=run.lowercase,
+        level=run.level,
+    )
+    loops = ", ".join(sorted(set(info.recurrences.values()))) or "none"
+    print(
+        f"wrote {info.path} ({info.size_bytes:,} bytes, {args.quantization}, loops: {loops}) "
+        f"and {info.metadata_path} (vocabulary, labels, shapes)"
+    )
     return 0
 
 
@@ -243,9 +287,40 @@ def build_parser():
     generate.add_argument("--seed", type=int, default=0)
     generate.set_defaults(handler=_generate)
 
-    export = commands.add_parser("export", help="write a SavedModel serving raw strings")
+    export = commands.add_parser(
+        "export", help="write a SavedModel serving raw strings, or a LiteRT .tflite file"
+    )
     export.add_argument("run", help="a run directory written by lstm-zoo train")
-    export.add_argument("output", help="the SavedModel directory to write")
+    export.add_argument(
+        "output", help="the SavedModel directory to write (litert: the .tflite file)"
+    )
+    export.add_argument(
+        "--format",
+        default="savedmodel",
+        choices=("savedmodel", "litert"),
+        help="savedmodel (default) or litert (builtin ops only, fixed shape, takes ids)",
+    )
+    export.add_argument(
+        "--sequence-length", type=int, help="litert: time steps of the input (1 to 100000)"
+    )
+    export.add_argument(
+        "--batch-size", type=int, default=1, help="litert: rows of the input (1 to 100000)"
+    )
+    export.add_argument(
+        "--char-length", type=int, help="litert, character taggers: characters per word"
+    )
+    export.add_argument(
+        "--quantization",
+        default="float32",
+        choices=("float32", "dynamic_int8", "float16"),
+        help="litert: weights in float32, int8 (dynamic range) or float16",
+    )
+    export.add_argument(
+        "--recurrence",
+        default="auto",
+        choices=("auto", "fused", "while", "unroll"),
+        help="litert: the recurrent loop (auto: fused LSTM kernel where it fits)",
+    )
     export.add_argument(
         "--samplers", default="greedy,top_k,beam", help="lm: samplers to serve (first = default)"
     )

@@ -55,6 +55,8 @@ RECURRENCES = ("auto", "fused", "while", "unroll")
 # Measured in benchmarks/litert_latency.py (RESULTS.md, "LiteRT export"): per sequence in the
 # interpreter, one thread.
 AUTO_UNROLL_MAX_STEPS = 32
+# Registry names whose layers have Keras's LSTM equations and weight layout.
+_FUSABLE_NAMES = ("lstm", "zoo_lstm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +95,7 @@ def export_litert(
     characters=None,
     labels=None,
     lowercase=False,
+    level="word",
 ):
     """Write `model` as a .tflite file with builtin ops only, and its vocabulary beside it.
 
@@ -114,6 +117,7 @@ def export_litert(
         characters: list of str or None. The character vocabulary of a character tagger.
         labels: list of str or None. Class or tag names.
         lowercase: bool. Whether texts are lowercased before the lookup.
+        level: "word" (whitespace tokens) or "char" (characters, for character LMs).
 
     Returns:
         A `LiteRTExport`.
@@ -131,6 +135,8 @@ def export_litert(
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}")
     if recurrence not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {RECURRENCES}; got {recurrence!r}")
+    if level not in ("word", "char"):
+        raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
     if not str(path).endswith(".tflite"):
         raise ValueError(f"path must end with .tflite; got {path!r}")
 
@@ -138,9 +144,7 @@ def export_litert(
         model, sequence_length, batch_size, char_length, recurrence=recurrence
     )
     function, input_names, output_names = _serving_function(rebuilt)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [function], _VariableHolder(model)
-    )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], _VariableHolder(model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.experimental_enable_resource_variables = False
     if quantization != "float32":
@@ -155,6 +159,8 @@ def export_litert(
             f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
         ) from error
     ops = op_names(content)
+    if "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops:
+        content = _without_cell_clip(content)
     flex = [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
     if flex:
         raise ValueError(f"{model.name}: the converted model needs non-builtin ops {flex}")
@@ -178,6 +184,7 @@ def export_litert(
         "outputs": list(output_names),
         "padding_id": 0,
         "lowercase": bool(lowercase),
+        "level": level,
         "vocabulary": None if vocabulary is None else [str(t) for t in vocabulary],
         "characters": None if characters is None else [str(c) for c in characters],
         "labels": None if labels is None else [str(label) for label in labels],
@@ -195,6 +202,22 @@ def export_litert(
         recurrences=recurrences,
         size_bytes=len(content),
     )
+
+
+def _without_cell_clip(content):
+    """Set the fused LSTM ops' cell_clip to 0 (none). The converter's Keras-LSTM rule writes
+    cell_clip=10, which clips |c| to 10 where Keras does not clip."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    fused = schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    for subgraph in model.subgraphs:
+        for operator in subgraph.operators:
+            if codes[operator.opcodeIndex] == fused and operator.builtinOptions is not None:
+                operator.builtinOptions.cellClip = 0.0
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def metadata_path_for(path):
@@ -245,9 +268,12 @@ def _input_name(tensor):
 
 def _output_name(tensor):
     history = getattr(tensor, "_keras_history", None)
-    if history is not None:
-        return history[0].name
-    return "output"
+    if history is None:
+        return "output"
+    layer = history[0]
+    if isinstance(layer, keras.layers.Embedding):  # the tied output embedding
+        return "logits"
+    return layer.name
 
 
 # ------------------------------------------------------------------------------------------
@@ -367,9 +393,10 @@ def _fusable(layer):
     """Whether TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM computes `layer` exactly: an LSTM layer
     with Keras's weight layout (i, f, c, o), sigmoid gates, tanh cell and output, no state
     outputs (the fused op does not return its final cell state)."""
-    from lstm_zoo.layers.recurrent import LSTM as ZooLSTM
+    from lstm_zoo.layers.registry import registry_entries
 
-    if type(layer) not in (keras.layers.LSTM, ZooLSTM):
+    lstm_classes = {e.factory for e in registry_entries() if e.name in _FUSABLE_NAMES}
+    if type(layer) not in lstm_classes | {keras.layers.LSTM}:
         return False
     cell = layer.cell
     if layer.return_state:
@@ -508,9 +535,9 @@ def run_recurrent(layer, inputs, mask, loop, initial_state=None):
     if initial_state is None:
         states = layer.get_initial_state(batch)  # zeros (a stateful layer starts at zero too)
     else:
-        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [
-            initial_state
-        ]
+        states = (
+            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        )
     if not keras.tree.is_nested(states):
         states = [states]
     states = keras.tree.map_structure(lambda s: tf.convert_to_tensor(s, inputs.dtype), states)
@@ -739,9 +766,7 @@ def op_names(content):
     from tensorflow.lite.python import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(bytearray(content), 0)
-    names = {
-        value: name for name, value in vars(schema.BuiltinOperator).items() if name.isupper()
-    }
+    names = {value: name for name, value in vars(schema.BuiltinOperator).items() if name.isupper()}
     codes = []
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
@@ -834,14 +859,15 @@ def encode_for_litert(texts, metadata):
     tokens = np.zeros([batch, length], np.int32)
     words_of = []
     for row, text in enumerate(texts):
-        words = (text.lower() if metadata.get("lowercase") else text).split()
+        raw = list(text) if metadata.get("level") == "char" else text.split()
+        words = [w.lower() for w in raw] if metadata.get("lowercase") else raw
         if len(words) > length:
-            raise ValueError(f"text {row} has {len(words)} words; the export takes {length}")
+            raise ValueError(f"text {row} has {len(words)} tokens; the export takes {length}")
         for col, word in enumerate(words):
             if word not in index and unknown is None:
-                raise ValueError(f"unknown word {word!r} and no unknown token in the vocabulary")
+                raise ValueError(f"unknown token {word!r} and no unknown token in the vocabulary")
             tokens[row, col] = index.get(word, unknown)
-        words_of.append(text.split())
+        words_of.append(raw)  # characters come from the words as written
     result = {"tokens": tokens}
     if "characters" in metadata["inputs"]:
         characters = metadata["characters"]
@@ -850,7 +876,12 @@ def encode_for_litert(texts, metadata):
         array = np.zeros([batch, length, chars], np.int32)
         for row, words in enumerate(words_of):
             for col, word in enumerate(words):
-                for k, char in enumerate(word[:chars]):
+                if len(word) > chars:
+                    raise ValueError(
+                        f"text {row}, word {col} has {len(word)} characters; the export takes "
+                        f"{chars} (char_length)"
+                    )
+                for k, char in enumerate(word):
                     array[row, col, k] = char_index.get(char, 1)
         result["characters"] = array
     return result
