@@ -341,3 +341,6 @@ def class_probabilities(model, ids):
     p]); the Python-side twin of the `classify` signature, for comparisons."""
     p = keras.ops.convert_to_numpy(model(ids, training=False))
     return np.concatenate([1.0 - p, p], axis=-1) if p.shape[-1] == 1 else p
+
+
+from lstm_zoo.litert import export_litert  # noqa: E402, F401  (LiteRT .tflite export: litert.py)

@@ -248,7 +248,12 @@ def _serving_function(rebuilt):
     if isinstance(rebuilt.output, dict):
         output_names = list(rebuilt.output)
     else:
-        output_names = [_output_name(t) for t in outputs]
+        output_names = []
+        for tensor in outputs:
+            name = _output_name(tensor)
+            while name in output_names:
+                name = f"{name}_{len(output_names)}"
+            output_names.append(name)
 
     def serve(*args):
         structure = tf.nest.pack_sequence_as(rebuilt.input, list(args))
@@ -595,7 +600,7 @@ def run_recurrent(layer, inputs, mask, loop, initial_state=None):
         states = keras.tree.pack_sequence_as(states_structure, list(result[3:]))
     last = outputs[:, -1]
     output = outputs if layer.return_sequences else last
-    return output, keras.tree.flatten(states)
+    return output, list(states)
 
 
 # The converter replaces a function marked like tf.keras 2's CPU LSTM by

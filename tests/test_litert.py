@@ -1,0 +1,311 @@
+"""LiteRT export: every registered cell and every factory, run in the ai-edge-litert
+interpreter and compared with the Keras model (float32 to 1e-5), masks and padding included;
+no Flex or custom op in any file."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import lstm_zoo
+from lstm_zoo.layers.bidirectional import Bidirectional
+from lstm_zoo.litert import (
+    encode_for_litert,
+    export_litert,
+    litert_interpreter,
+    op_names,
+    run_litert,
+)
+from lstm_zoo.models import language_model, sentiment_classifier
+from lstm_zoo.models.tagger import sequence_tagger
+
+pytest.importorskip(
+    "ai_edge_litert.interpreter",
+    reason="ai-edge-litert is not installed (pip install ai-edge-litert, or the test extra)",
+)
+
+ATOL = RTOL = 1e-5
+# Quantised files on the model of test_quantised_within_tolerance (weights of 1,024+ elements,
+# so the converter quantises them): largest absolute difference of the output probabilities,
+# measured 2026-12-02 at 0.3e-3 (float16) and 6e-3 (int8); the bounds leave ~5x headroom.
+QUANTISED_ATOL = {"float16": 2e-3, "dynamic_int8": 3e-2}
+
+# Token ids [4, 6]: right padding, no padding, left padding with a padded step inside, all
+# padding. Keras masks id 0 (mask_zero); a masked step carries the states.
+TOKENS = np.array(
+    [[3, 7, 2, 0, 0, 0], [5, 1, 9, 4, 11, 6], [0, 0, 8, 0, 2, 10], [0, 0, 0, 0, 0, 0]],
+    dtype="int32",
+)
+
+
+def _close(actual, expected, atol=ATOL, rtol=RTOL):
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=atol, rtol=rtol)
+
+
+def _builtin_only(info):
+    assert info.ops, "no ops read from the file"
+    assert not [op for op in info.ops if op.startswith("Flex") or op == "CUSTOM"], info.ops
+    with open(info.path, "rb") as file:
+        assert op_names(file.read()) == info.ops
+
+
+def _layer_model(name):
+    """Embedding(mask_zero) -> zoo Bidirectional (sequences) -> a go_backwards layer (last)."""
+    keras.utils.set_random_seed(3)
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(12, 3, mask_zero=True)(tokens)
+    x = Bidirectional(lstm_zoo.recurrent_layer(name, 4, return_sequences=True))(x)
+    sequence = keras.layers.Identity(name="sequence")(x)
+    last = lstm_zoo.recurrent_layer(name, 4, go_backwards=True, name="last")(x)
+    return keras.Model(tokens, {"sequence": sequence, "last": last})
+
+
+@pytest.mark.parametrize("name", lstm_zoo.available_recurrent_layers())
+def test_every_cell_as_while_loop(name, tmp_path):
+    model = _layer_model(name)
+    expected = model(TOKENS, training=False)
+    info = export_litert(
+        model, str(tmp_path / "m.tflite"), sequence_length=6, batch_size=4, recurrence="while"
+    )
+    _builtin_only(info)
+    assert "WHILE" in info.ops and set(info.recurrences.values()) == {"while"}
+    got = run_litert(info.path, {"tokens": TOKENS})
+    _close(got["sequence"], expected["sequence"])
+    _close(got["last"], expected["last"])
+
+
+@pytest.mark.parametrize("name", ["peephole", "gru"])
+def test_unrolled_equals_keras(name, tmp_path):
+    model = _layer_model(name)
+    expected = model(TOKENS, training=False)
+    info = export_litert(
+        model, str(tmp_path / "m.tflite"), sequence_length=6, batch_size=4, recurrence="unroll"
+    )
+    _builtin_only(info)
+    assert "WHILE" not in info.ops
+    got = run_litert(info.path, {"tokens": TOKENS})
+    _close(got["sequence"], expected["sequence"])
+    _close(got["last"], expected["last"])
+
+
+@pytest.mark.parametrize("name", ["lstm", "zoo_lstm"])
+def test_fused_lstm_kernel_with_masks(name, tmp_path):
+    """Right, left and inner padding and an all-padding row through the fused kernel (it has no
+    mask input: real steps are packed to the front and spread back)."""
+    model = _layer_model(name)
+    expected = model(TOKENS, training=False)
+    info = export_litert(model, str(tmp_path / "m.tflite"), sequence_length=6, batch_size=4)
+    _builtin_only(info)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in info.ops and "WHILE" not in info.ops
+    assert set(info.recurrences.values()) == {"fused"}
+    got = run_litert(info.path, {"tokens": TOKENS})
+    _close(got["sequence"], expected["sequence"])
+    _close(got["last"], expected["last"])
+
+
+def test_fused_lstm_does_not_clip_the_cell(tmp_path):
+    """The converter writes cell_clip=10 into the fused op; Keras does not clip: |c| reaches
+    14 here and the outputs would differ by 3e-4."""
+    inputs = keras.Input((None, 2))
+    layer = keras.layers.LSTM(3, return_sequences=True)
+    model = keras.Model(inputs, layer(inputs))
+    kernel, recurrent, bias = model.get_weights()
+    kernel[:], recurrent[:], bias[:] = 0.0, 0.0, 30.0  # gates open; candidate = tanh(30 x_0)
+    kernel[0, 6:9], bias[6:9] = 30.0, 0.0
+    model.set_weights([kernel, recurrent, bias])
+    x = np.ones((1, 20, 2), "float32")
+    x[0, 14:, 0] = -1.0  # c climbs to 14, then falls to 8
+    info = export_litert(model, str(tmp_path / "clip.tflite"), sequence_length=20)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in info.ops
+    (got,) = run_litert(info.path, x).values()
+    _close(got, model(x))
+
+
+def test_return_state_and_stacked_cells(tmp_path):
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((None, 3), name="features")
+    cells = [lstm_zoo.cells.PeepholeLSTMCell(4), keras.layers.GRUCell(3)]
+    outputs = keras.layers.RNN(cells, return_state=True, return_sequences=True)(inputs)
+    model = keras.Model(inputs, outputs)
+    x = np.random.RandomState(0).randn(2, 5, 3).astype("float32")
+    expected = keras.tree.flatten(model(x))  # sequences, [h, c] of the peephole cell, [h]
+    info = export_litert(model, str(tmp_path / "s.tflite"), sequence_length=5, batch_size=2)
+    got = run_litert(info.path, {"features": x})
+    assert len(got) == len(expected) == 4
+    for name, value in zip(info.outputs, expected):
+        _close(got[name], value)
+
+
+def _check_factory(model, inputs, tmp_path, **kwargs):
+    expected = model(inputs if len(inputs) > 1 else inputs["tokens"], training=False)
+    if not isinstance(expected, dict):
+        expected = {"output": expected}
+    batch, steps = inputs["tokens"].shape
+    info = export_litert(
+        model, str(tmp_path / "f.tflite"), sequence_length=steps, batch_size=batch, **kwargs
+    )
+    _builtin_only(info)
+    got = run_litert(info.path, inputs)
+    if list(expected) == ["output"]:
+        expected = {info.outputs[0]: expected["output"]}
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        _close(got[key], value)
+    return info
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"cell": "coupled", "bidirectional": True, "pooling": "max", "num_layers": 2},
+        {"cell": "zoo_lstm", "bidirectional": True, "num_classes": 3, "hidden_units": 5},
+    ],
+    ids=["coupled-bi-max", "zoo_lstm-bi-last"],
+)
+def test_sentiment_classifier(kwargs, tmp_path):
+    keras.utils.set_random_seed(5)
+    model = sentiment_classifier(vocab_size=12, embedding_dim=5, units=4, **kwargs)
+    _check_factory(model, {"tokens": TOKENS}, tmp_path)
+
+
+def test_language_model_tied_and_untied(tmp_path):
+    keras.utils.set_random_seed(6)
+    tied = language_model(12, cell="zoo_lstm", units=4, embedding_dim=3, tie_embeddings=True)
+    info = _check_factory(tied, {"tokens": TOKENS}, tmp_path)
+    assert info.outputs == ("logits",)
+    plain = language_model(12, cell="zoo_gru", units=4, num_layers=2)
+    _check_factory(plain, {"tokens": TOKENS}, tmp_path, recurrence="while")
+
+
+def test_tagger_with_crf_and_characters(tmp_path):
+    keras.utils.set_random_seed(7)
+    characters = np.random.RandomState(1).randint(1, 9, size=(4, 6, 4)).astype("int32")
+    characters[:, :, 3:] = 0
+    characters[TOKENS == 0] = 0  # padding words have no characters
+    characters[1, 2, 1:] = 0
+    model = sequence_tagger(
+        5,
+        vocab_size=12,
+        cell="peephole",
+        units=4,
+        crf=True,
+        char_features=True,
+        char_vocab_size=9,
+        char_embedding_dim=3,
+        char_units=3,
+    )
+    info = _check_factory(
+        model, {"tokens": TOKENS, "characters": characters}, tmp_path, char_length=4
+    )
+    assert info.recurrences["char_features/char_bidirectional/forward"] == "fused"
+
+
+def test_tagger_softmax(tmp_path):
+    keras.utils.set_random_seed(8)
+    model = sequence_tagger(5, vocab_size=12, cell="zoo_gru", units=4)
+    _check_factory(model, {"tokens": TOKENS}, tmp_path)
+
+
+@pytest.mark.parametrize("quantization", ["float16", "dynamic_int8"])
+def test_quantised_within_tolerance(quantization, tmp_path):
+    keras.utils.set_random_seed(9)
+    model = sentiment_classifier(vocab_size=64, embedding_dim=32, cell="lstm", units=32)
+    tokens = np.random.RandomState(2).randint(1, 64, size=(4, 10)).astype("int32")
+    tokens[0, 6:] = 0
+    expected = model(tokens, training=False)
+    sizes = {}
+    for q in ("float32", quantization):
+        info = export_litert(
+            model, str(tmp_path / f"{q}.tflite"), sequence_length=10, batch_size=4, quantization=q
+        )
+        _builtin_only(info)
+        sizes[q] = info.size_bytes
+        got = run_litert(info.path, {"tokens": tokens})["probabilities"]
+    assert sizes[quantization] < (0.7 if quantization == "float16" else 0.45) * sizes["float32"]
+    _close(got, expected, atol=QUANTISED_ATOL[quantization], rtol=0)
+    assert not np.array_equal(got, np.asarray(expected))  # quantisation did change something
+
+
+def test_vocabulary_and_python_tokenizing(tmp_path):
+    keras.utils.set_random_seed(10)
+    vocabulary = ["<pad>", "<oov>", "a", "fine", "film", "dull", "plot"]
+    model = sentiment_classifier(vocab_size=len(vocabulary), embedding_dim=4, units=3)
+    info = export_litert(
+        model,
+        str(tmp_path / "c.tflite"),
+        sequence_length=5,
+        batch_size=2,
+        vocabulary=vocabulary,
+        labels=["neg", "pos"],
+        lowercase=True,
+    )
+    metadata = json.loads(open(info.metadata_path, encoding="utf-8").read())
+    assert metadata["vocabulary"] == vocabulary and metadata["labels"] == ["neg", "pos"]
+    assert metadata["inputs"] == {"tokens": [[2, 5], "int32"]}
+    encoded = encode_for_litert(["A fine FILM", "dull unseen"], info.metadata_path)
+    np.testing.assert_array_equal(encoded["tokens"], [[2, 3, 4, 0, 0], [5, 1, 0, 0, 0]])
+    got = run_litert(info.path, encoded)["probabilities"]
+    _close(got, model(encoded["tokens"], training=False))
+    with pytest.raises(ValueError, match="the export takes 5"):
+        encode_for_litert(["a a a a a a"], metadata)
+
+
+def test_interpreter_lists_the_same_builtin_ops(tmp_path):
+    model = sentiment_classifier(vocab_size=12, embedding_dim=3, cell="zoo_lstm", units=3)
+    info = export_litert(model, str(tmp_path / "c.tflite"), sequence_length=4)
+    interpreter = litert_interpreter(info.path, delegates=False)
+    main_graph = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert main_graph <= set(info.ops) and "UNIDIRECTIONAL_SEQUENCE_LSTM" in main_graph
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sequence_length": 0}, "sequence_length must be in"),
+        ({"sequence_length": 4, "batch_size": 2.5}, "batch_size must be an integer"),
+        ({"sequence_length": 4, "quantization": "int4"}, "quantization must be one of"),
+        ({"sequence_length": 4, "recurrence": "scan"}, "recurrence must be one of"),
+    ],
+)
+def test_argument_errors(kwargs, message, tmp_path):
+    model = sentiment_classifier(vocab_size=12, embedding_dim=3, units=3)
+    with pytest.raises(ValueError, match=message):
+        export_litert(model, str(tmp_path / "x.tflite"), **kwargs)
+
+
+def test_layer_it_cannot_rewrite_is_named(tmp_path):
+    class Hidden(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.rnn = keras.layers.LSTM(3)
+
+        def call(self, x):
+            return self.rnn(x)
+
+    inputs = keras.Input((None, 2))
+    model = keras.Model(inputs, Hidden(name="hidden_rnn")(inputs))
+    with pytest.raises(ValueError, match="'hidden_rnn'"):
+        export_litert(model, str(tmp_path / "x.tflite"), sequence_length=4)
+
+
+def test_cli_export_litert(tmp_path, capsys):
+    from lstm_zoo.cli import main
+    from lstm_zoo.runs import Run, save_run
+
+    keras.utils.set_random_seed(11)
+    vocabulary = ["<pad>", "<oov>", "good", "bad"]
+    model = sentiment_classifier(vocab_size=4, embedding_dim=3, cell="coupled", units=3)
+    run_dir = save_run(tmp_path / "run", Run("sentiment", vocabulary, ["neg", "pos"]), model)
+    output = tmp_path / "out" / "model.tflite"
+    command = ["export", str(run_dir), str(output), "--format", "litert"]
+    assert main(command + ["--sequence-length", "0"]) == 2
+    assert "--sequence-length must be in [1, 100000]" in capsys.readouterr().err
+    assert main(command + ["--sequence-length", "6", "--batch-size", "-1"]) == 2
+    assert "--batch-size must be in [1, 100000]" in capsys.readouterr().err
+    assert main(command + ["--sequence-length", "6", "--quantization", "float16"]) == 0
+    metadata = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert metadata["vocabulary"] == vocabulary and metadata["quantization"] == "float16"
+    got = run_litert(str(output), encode_for_litert(["good bad good"], metadata))
+    expected = model(np.array([[2, 3, 2, 0, 0, 0]], "int32"), training=False)
+    _close(got["probabilities"], expected, atol=2e-3)
