@@ -64,3 +64,31 @@ def run_layer_test(make_layer, input_shape=(3, 5, 4), atol=1e-6):
     assert output.shape == input_shape[:2] + (2 * layer.cell.units,)
     assert bidirectional.backward_layer.go_backwards
     return layer
+
+
+def zoo_cell_names():
+    """Registry names of every zoo cell (lstm_zoo.cells.registered_cells), so a new cell is
+    tested by every test that loops over them."""
+    from lstm_zoo.cells import registered_cells
+
+    return [entry.name for entry in registered_cells()]
+
+
+def cell_options(name, units):
+    """Arguments a cell needs at a test's size: a clockwork cell's periods must divide units
+    (its default (1, 2, 4, 8) needs units divisible by 4)."""
+    from lstm_zoo.layers.registry import registry_entries
+
+    entry = {e.name: e for e in registry_entries()}[name]
+    cell_class = getattr(entry.factory, "cell_class", None)
+    if cell_class is not None and "periods" in cell_class.__init__.__code__.co_varnames:
+        count = next(g for g in (4, 3, 2, 1) if units % g == 0)
+        return {"periods": (1, 2, 4, 8)[:count]}
+    return {}
+
+
+def zoo_layer(name, units, **kwargs):
+    """`lstm_zoo.recurrent_layer(name, units, ...)` with the options the cell needs."""
+    import lstm_zoo
+
+    return lstm_zoo.recurrent_layer(name, units, **cell_options(name, units), **kwargs)

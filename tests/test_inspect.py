@@ -7,7 +7,7 @@ import pytest
 from lstm_zoo import layers
 from lstm_zoo.inspect import GRU_KEYS, LSTM_KEYS, gate_activations
 from tests import references
-from tests.helpers import random_inputs
+from tests.helpers import random_inputs, zoo_cell_names, zoo_layer
 
 UNITS = 5
 X = random_inputs((3, 7, 4), seed=3)
@@ -249,3 +249,20 @@ def test_bad_inputs_raise_value_errors_naming_the_problem():
         gate_activations(simple, X)
     with pytest.raises(ValueError, match="not built"):
         gate_activations(layers.GRU(3), X)
+
+
+@pytest.mark.parametrize("name", zoo_cell_names())
+def test_every_registered_cell_reports_its_gates_and_states(name):
+    """No per-cell code in inspect.py: the cell names its gates (from its own step) and its
+    states; every state sequence ends in the layer's final states."""
+    layer = _build(lambda **kw: zoo_layer(name, 4, **kw), go_backwards=True)
+    outputs, *states = _numpy(layer(X, mask=MASK))
+    gates = gate_activations(layer, X, mask=MASK)
+    state_names = layer.cell.state_names
+    assert list(gates)[-2:] == ["hidden", "mask"] and set(state_names) <= set(gates)
+    assert set(gates) - set(state_names) - {"mask"}, "no gates reported"
+    for key, value in gates.items():
+        assert value.shape[:2] == (3, 7) and np.isfinite(value).all(), key
+    np.testing.assert_allclose(gates["hidden"][MASK], outputs[:, ::-1][MASK], atol=1e-5)
+    for state_name, state in zip(state_names, states):
+        np.testing.assert_allclose(gates[state_name][:, 0], state, atol=1e-5, err_msg=state_name)

@@ -13,7 +13,7 @@ from lstm_zoo.models.language_model import language_model
 from lstm_zoo.models.sentiment import sentiment_classifier
 from lstm_zoo.models.tagger import sequence_tagger
 from lstm_zoo.plots import TrainingCurvesPNG, plot_gate_heatmaps, plot_training_curves
-from tests.helpers import random_inputs
+from tests.helpers import random_inputs, zoo_cell_names
 
 WORDS = "the cat sat on the mat".split()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -192,7 +192,7 @@ def test_training_curve_errors(tmp_path):
 SENTENCE = np.array([3, 7, 2, 9, 4, 1])
 
 
-@pytest.mark.parametrize("cell", ["zoo_lstm", "peephole", "coupled", "zoo_gru", "lstm", "gru"])
+@pytest.mark.parametrize("cell", [*zoo_cell_names(), "lstm", "gru"])
 def test_write_gate_heatmaps_on_a_language_model(tmp_path, cell):
     model = language_model(12, cell=cell, units=4, num_layers=2)
     path = tmp_path / f"{cell}.png"

@@ -47,6 +47,11 @@ import tensorflow as tf
 from lstm_zoo.layers.capacity import batch_capacity, time_capacity
 
 
+def _read(value):
+    """A tensor of `value`'s current value (a variable's read), or None."""
+    return None if value is None else tf.identity(value)
+
+
 def _stop_gradient(value):
     return None if value is None else tf.stop_gradient(value)
 
@@ -211,6 +216,10 @@ class FusedScan:
             (h_seq, final_states): h_t of every step ([time, rows, units]; at a masked step
             the carried h_{t-1}) and the states after the last step.
         """
+        # Variables (a cell's extra_weight_values may hand them over as they are) become
+        # tensors here: inside the custom gradient a variable read would be a hidden input.
+        kernel, bias = _read(kernel), _read(bias)
+        extra, initial_states = [_read(w) for w in extra], [_read(s) for s in initial_states]
         n_states, n_extra = len(initial_states), len(extra)
         has_bias, has_kernel = bias is not None, kernel is not None
         steps = tf.shape(xz)[0]

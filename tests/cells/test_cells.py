@@ -4,7 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from lstm_zoo.cells import CoupledLSTMCell, GRUCell, LSTMCell, PeepholeLSTMCell
+from lstm_zoo.cells import (
+    ClockworkRNNCell,
+    CoupledLSTMCell,
+    GRUCell,
+    LSTMCell,
+    PeepholeLSTMCell,
+    registered_cells,
+)
 from tests import references
 from tests.helpers import random_inputs
 
@@ -125,9 +132,14 @@ def test_cells_stack_in_stacked_rnn_cells():
     assert tuple(output.shape) == (2, 2)
 
 
-@pytest.mark.parametrize("cell_class", [LSTMCell, PeepholeLSTMCell, CoupledLSTMCell, GRUCell])
+@pytest.mark.parametrize(
+    "cell_class", [e.cell_class for e in registered_cells()], ids=lambda c: c.__name__
+)
 def test_cell_config_round_trips(cell_class):
-    cell = cell_class(3, dropout=0.25, recurrent_dropout=0.5, seed=7, kernel_regularizer="l2")
+    options = {"periods": [1, 3]} if cell_class is ClockworkRNNCell else {}
+    cell = cell_class(
+        3, dropout=0.25, recurrent_dropout=0.5, seed=7, kernel_regularizer="l2", **options
+    )
     config = cell.get_config()
     assert cell_class.from_config(config).get_config() == config
     assert keras.saving.get_registered_name(cell_class) == f"lstm_zoo>{cell_class.__name__}"
@@ -147,3 +159,31 @@ def test_unit_forget_bias_on_a_cell_without_forget_gate_is_an_error():
 def test_dropout_out_of_range_is_an_error():
     with pytest.raises(ValueError, match="dropout"):
         GRUCell(3, dropout=1.5)
+
+
+def test_a_cell_registered_later_gets_a_layer_and_a_name():
+    """One decorator: serialization, the layer class, the registry name."""
+    import lstm_zoo
+    from lstm_zoo.cells import register_cell
+    from lstm_zoo.layers import layer_classes
+
+    @register_cell("test_scaled_lstm", layer_name="TestScaledLSTM", description="test only")
+    class TestScaledLSTMCell(LSTMCell):
+        """An LSTM whose output is halved (a user's cell), on the autodiff fast path."""
+
+        @property
+        def hand_written_backward(self):
+            return False
+
+        def step(self, xz, hz, states, extra):
+            h, (_, c), saved = super().step(xz, hz, states, extra)
+            return 0.5 * h, [0.5 * h, c], saved
+
+    layer = lstm_zoo.recurrent_layer("test_scaled_lstm", 3, return_sequences=True)
+    assert type(layer) is layer_classes()["TestScaledLSTM"] and layer.uses_fast_loop
+    assert keras.saving.get_registered_name(type(layer)) == "lstm_zoo>TestScaledLSTM"
+    generic = lstm_zoo.recurrent_layer("test_scaled_lstm", 3, return_sequences=True, fused=False)
+    x = X.astype("float32")
+    layer(x), generic(x)
+    generic.set_weights(layer.get_weights())
+    np.testing.assert_allclose(layer(x), generic(x), rtol=1e-6)

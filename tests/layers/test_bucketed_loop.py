@@ -1,6 +1,7 @@
 """The capacity-bucketed fast loop: same results as one program per exact shape, and a
 bounded number of XLA compilations over a pipeline of many lengths."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -10,12 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lstm_zoo.layers import GRU, LSTM, CoupledLSTM, PeepholeLSTM
+from lstm_zoo.layers import LSTM
 from lstm_zoo.layers.capacity import batch_capacity, time_capacity
 from lstm_zoo.layers.scan import FusedScan
-from tests.helpers import random_inputs
+from tests.helpers import random_inputs, zoo_cell_names, zoo_layer
 
-LAYERS = {"zoo_lstm": LSTM, "peephole": PeepholeLSTM, "coupled": CoupledLSTM, "zoo_gru": GRU}
+LAYERS = {name: functools.partial(zoo_layer, name) for name in zoo_cell_names()}
 
 
 def test_capacities_are_few_and_cover_every_size():
@@ -160,7 +161,7 @@ _COUNT_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("name", ["peephole"])
+@pytest.mark.parametrize("name", ["peephole", "mut1"])  # hand-written and autodiff backward
 def test_a_pipeline_of_40_lengths_compiles_a_bounded_number_of_loops(name):
     """Time capacities met by lengths 3..81: 8, 16, 32, 64, 128; batch capacities: 4 (batches
     of 3) and 2 (the last). Each loop (training forward, backward, inference forward) compiles

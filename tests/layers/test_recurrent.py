@@ -1,5 +1,7 @@
 """The fast layers: the shared helper, equivalence with the generic loop, gradients, masks."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -7,15 +9,10 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_zoo.layers import GRU, LSTM, CoupledLSTM, PeepholeLSTM
-from tests.helpers import random_inputs, run_layer_test
+from lstm_zoo.layers import GRU, LSTM, PeepholeLSTM
+from tests.helpers import random_inputs, run_layer_test, zoo_cell_names, zoo_layer
 
-LAYERS = {
-    "lstm": LSTM,
-    "peephole": PeepholeLSTM,
-    "coupled": CoupledLSTM,
-    "gru": GRU,
-}
+LAYERS = {name: functools.partial(zoo_layer, name) for name in zoo_cell_names()}
 
 
 def _pair(layer_class, x, dtype="float32", **kwargs):
@@ -70,16 +67,15 @@ MASK = np.array(
 
 @pytest.mark.parametrize("name", LAYERS)
 @pytest.mark.parametrize(
-    "options",
+    "options, masked",
     [
-        {"return_sequences": True},
-        {"return_sequences": True, "go_backwards": True},
-        {"return_state": True},
-        {"return_sequences": True, "return_state": True, "zero_output_for_mask": True},
+        ({"return_sequences": True}, False),
+        ({"return_sequences": True, "go_backwards": True}, True),
+        ({"return_state": True}, True),
+        ({"return_sequences": True, "return_state": True, "zero_output_for_mask": True}, True),
     ],
-    ids=["sequences", "backwards", "state", "zero-output"],
+    ids=["sequences-nomask", "backwards-mask", "state-mask", "zero-output-mask"],
 )
-@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
 def test_fast_loop_equals_generic_loop_outputs_and_gradients(name, options, masked):
     x = random_inputs((4, 7, 3), seed=4)
     fast, generic = _pair(LAYERS[name], x, **options)
@@ -90,7 +86,7 @@ def test_fast_loop_equals_generic_loop_outputs_and_gradients(name, options, mask
     _assert_close(actual[1], expected[1])
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru"])
+@pytest.mark.parametrize("name", ["zoo_lstm", "zoo_gru", "depth_gated"])
 def test_training_mode_and_initial_state_match_generic_loop(name):
     x = random_inputs((4, 6, 3), seed=5)
     fast, generic = _pair(LAYERS[name], x, return_sequences=True, return_state=True)
@@ -194,7 +190,7 @@ def test_extra_right_padding_changes_no_valid_output_nor_final_state(
 _CACHED = {}
 
 
-@pytest.mark.parametrize("name", ["lstm", "peephole"])
+@pytest.mark.parametrize("name", ["zoo_lstm", "peephole"])
 def test_model_with_and_without_xla_trains_to_the_same_weights(name):
     x = random_inputs((8, 6, 3), seed=12)
     y = random_inputs((8, 2), seed=13)
@@ -210,11 +206,12 @@ def test_model_with_and_without_xla_trains_to_the_same_weights(name):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_stateful_layer_carries_state_across_calls():
+@pytest.mark.parametrize("name", LAYERS)
+def test_stateful_layer_carries_state_across_calls(name):
     x = random_inputs((2, 6, 3), seed=14)
-    whole = LSTM(4, return_sequences=True)
+    whole = LAYERS[name](4, return_sequences=True)
     whole(x)
-    stateful = LSTM(4, return_sequences=True, stateful=True)
+    stateful = LAYERS[name](4, return_sequences=True, stateful=True)
     stateful(x[:, :3])
     stateful.set_weights(whole.get_weights())
     stateful.reset_state()
@@ -272,8 +269,11 @@ def test_non_positive_units_is_a_value_error(units):
         PeepholeLSTM(units)
 
 
-def test_unknown_activation_falls_back_to_generic_loop_and_still_matches():
-    layer = LSTM(3, activation="softsign", return_sequences=True)
-    assert not layer.uses_fast_loop
-    output = layer(random_inputs((2, 4, 3)))
-    assert tuple(output.shape) == (2, 4, 3)
+def test_activation_without_known_derivative_runs_autodiff_fast_loop_and_matches():
+    x = random_inputs((4, 7, 3), seed=14)
+    fast, generic = _pair(LSTM, x, activation="softsign", return_sequences=True)
+    assert not fast.cell.hand_written_backward
+    _assert_close(
+        _outputs_and_gradients(fast, x, tf.constant(MASK), training=True)[1],
+        _outputs_and_gradients(generic, x, tf.constant(MASK), training=True)[1],
+    )
