@@ -26,10 +26,12 @@ pytest.importorskip(
 )
 
 ATOL = RTOL = 1e-5
-# Quantised files on the model of test_quantised_within_tolerance (weights of 1,024+ elements,
-# so the converter quantises them): largest absolute difference of the output probabilities,
-# measured 2026-12-02 at 0.3e-3 (float16) and 6e-3 (int8); the bounds leave ~5x headroom.
-QUANTISED_ATOL = {"float16": 2e-3, "dynamic_int8": 3e-2}
+# Quantised files on the model of test_quantised_within_tolerance (a bidirectional classifier,
+# 32 units, weights of 1,024+ elements, so the converter quantises them): largest absolute
+# difference of the output probabilities, measured 2026-12-02 at 1.0e-6 (float16, fused lstm),
+# 1.3e-5 (int8, fused peephole) and 3.2e-5 (int8, unrolled zoo_gru); the bounds leave ~6x.
+QUANTISED_ATOL = {"float16": 6e-6, "dynamic_int8": 2e-4}
+QUANTISED_TYPE = {"float16": 1, "dynamic_int8": 9}  # TFLite TensorType FLOAT16, INT8
 
 # Token ids [4, 6]: right padding, no padding, left padding with a padded step inside, all
 # padding. Keras masks id 0 (mask_zero); a masked step carries the states.
@@ -89,16 +91,59 @@ def test_unrolled_equals_keras(name, tmp_path):
     _close(got["last"], expected["last"])
 
 
-@pytest.mark.parametrize("name", ["lstm", "zoo_lstm"])
+def _large_constant_types(path):
+    """The tensor types of the constants of 1,024 elements or more in a .tflite file."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(path)
+    return {
+        tensor.type
+        for graph in model.subgraphs
+        for tensor in graph.tensors
+        if model.buffers[tensor.buffer].data is not None and int(np.prod(tensor.shape)) >= 1024
+    }
+
+
+def _fused_operands(path):
+    """The operand lists of the UNIDIRECTIONAL_SEQUENCE_LSTM ops of a .tflite file."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(path)
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    fused = schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
+    return [
+        list(op.inputs)
+        for graph in model.subgraphs
+        for op in graph.operators
+        if codes[op.opcodeIndex] == fused
+    ]
+
+
+@pytest.mark.parametrize("name", ["lstm", "zoo_lstm", "peephole", "coupled"])
 def test_fused_lstm_kernel_with_masks(name, tmp_path):
     """Right, left and inner padding and an all-padding row through the fused kernel (it has no
-    mask input: real steps are packed to the front and spread back)."""
+    mask input: real steps are packed to the front and spread back); peephole weights and the
+    coupled input-forget gate (CIFG) as the kernel's own operands."""
     model = _layer_model(name)
+    if name == "peephole":  # large peepholes: without them the outputs differ by > 1e-3
+        for weight in model.weights:
+            if weight.name.endswith("peephole_weights"):
+                weight.assign(np.linspace(-2.0, 2.0, weight.shape[0]).astype("float32"))
+        without = keras.models.clone_model(model)
+        without.set_weights([w.numpy() * ("peephole" not in w.path) for w in model.weights])
+        difference = np.abs(np.asarray(without(TOKENS)["last"]) - np.asarray(model(TOKENS)["last"]))
+        assert difference.max() > 1e-3  # 100 x the tolerance
     expected = model(TOKENS, training=False)
     info = export_litert(model, str(tmp_path / "m.tflite"), sequence_length=6, batch_size=4)
     _builtin_only(info)
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in info.ops and "WHILE" not in info.ops
     assert set(info.recurrences.values()) == {"fused"}
+    operands = _fused_operands(info.path)
+    assert len(operands) == 3
+    for inputs in operands:  # 1, 5, 12: input gate; 9, 10, 11: peepholes
+        assert (inputs[1] == -1) == (name == "coupled") == (inputs[12] == -1)
+        assert (inputs[9] != -1) == (name == "peephole") == (inputs[11] != -1)
     got = run_litert(info.path, {"tokens": TOKENS})
     _close(got["sequence"], expected["sequence"])
     _close(got["last"], expected["last"])
@@ -207,13 +252,20 @@ def test_tagger_softmax(tmp_path):
     _check_factory(model, {"tokens": TOKENS}, tmp_path)
 
 
-@pytest.mark.parametrize("quantization", ["float16", "dynamic_int8"])
-def test_quantised_within_tolerance(quantization, tmp_path):
+@pytest.mark.parametrize(
+    ("quantization", "cell"),
+    [("float16", "lstm"), ("dynamic_int8", "peephole"), ("dynamic_int8", "zoo_gru")],
+)
+def test_quantised_within_tolerance(quantization, cell, tmp_path):
+    """int8 peephole: the hybrid fused kernel with int8 peephole weights; zoo_gru: a WHILE
+    loop whose body's matmuls run on int8 weights."""
     keras.utils.set_random_seed(9)
-    model = sentiment_classifier(vocab_size=64, embedding_dim=32, cell="lstm", units=32)
+    model = sentiment_classifier(
+        vocab_size=64, embedding_dim=32, cell=cell, units=32, bidirectional=True
+    )
     tokens = np.random.RandomState(2).randint(1, 64, size=(4, 10)).astype("int32")
     tokens[0, 6:] = 0
-    expected = model(tokens, training=False)
+    expected = np.asarray(model(tokens, training=False))
     sizes = {}
     for q in ("float32", quantization):
         info = export_litert(
@@ -222,9 +274,12 @@ def test_quantised_within_tolerance(quantization, tmp_path):
         _builtin_only(info)
         sizes[q] = info.size_bytes
         got = run_litert(info.path, {"tokens": tokens})["probabilities"]
-    assert sizes[quantization] < (0.7 if quantization == "float16" else 0.45) * sizes["float32"]
+        if q != "float32":  # every weight of 1,024+ elements is stored quantised
+            assert _large_constant_types(info.path) == {QUANTISED_TYPE[q]}
+    assert sizes[quantization] < 0.8 * sizes["float32"]
+    print(f"{cell} {quantization}: max |difference| {np.abs(got - expected).max():.2e}")
     _close(got, expected, atol=QUANTISED_ATOL[quantization], rtol=0)
-    assert not np.array_equal(got, np.asarray(expected))  # quantisation did change something
+    assert not np.array_equal(got, expected)  # quantisation did change something
 
 
 def test_vocabulary_and_python_tokenizing(tmp_path):

@@ -136,7 +136,7 @@ def test_cells_stack_in_stacked_rnn_cells():
     "cell_class", [e.cell_class for e in registered_cells()], ids=lambda c: c.__name__
 )
 def test_cell_config_round_trips(cell_class):
-    options = {"periods": [1, 3]} if cell_class is ClockworkRNNCell else {}
+    options = {"periods": [1, 2, 4]} if cell_class is ClockworkRNNCell else {}
     cell = cell_class(
         3, dropout=0.25, recurrent_dropout=0.5, seed=7, kernel_regularizer="l2", **options
     )
@@ -186,4 +186,4 @@ def test_a_cell_registered_later_gets_a_layer_and_a_name():
     x = X.astype("float32")
     layer(x), generic(x)
     generic.set_weights(layer.get_weights())
-    np.testing.assert_allclose(layer(x), generic(x), rtol=1e-6)
+    np.testing.assert_allclose(layer(x), generic(x), rtol=1e-5, atol=1e-7)

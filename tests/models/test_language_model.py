@@ -13,8 +13,9 @@ from lstm_zoo.models import (
     language_model,
     language_model_preset,
 )
+from tests.helpers import zoo_cell_names
 
-CELLS = ["lstm", "gru", "zoo_lstm", "peephole", "coupled", "zoo_gru"]
+CELLS = ["lstm", "gru", *zoo_cell_names()]
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -5,9 +5,10 @@ import pytest
 from lstm_zoo.data.tagging import pad
 from lstm_zoo.models.spans import span_f1, spans
 from lstm_zoo.models.tagger import compile_tagger, sequence_tagger
+from tests.helpers import zoo_cell_names
 
 
-@pytest.mark.parametrize("cell", ["lstm", "zoo_lstm", "peephole", "coupled", "gru", "zoo_gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", *zoo_cell_names()])
 def test_tagger_learns_a_context_dependent_tag_with_every_cell(cell):
     """Tag 1 iff the previous word is 2 (needs the forward direction), tag 2 iff the next word
     is 3 (needs the backward direction), else tag 0."""
