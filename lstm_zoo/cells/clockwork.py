@@ -20,9 +20,10 @@ class ClockworkRNNCell(RecurrentCell):
         module i active at t  <=>  t mod T_i == 0
         h_t[i] = phi(x_t W[:, i] + h_{t-1} U[:, i] + b[i])   if active, else h_{t-1}[i]
 
-    The recurrent matrix is block upper-triangular in the paper's ordering by period: module
-    j feeds module i only if T_j >= T_i (slower modules feed faster ones, every module
-    itself); the other blocks of `recurrent_kernel` are zero (initialised so, and multiplied
+    The recurrent matrix is block upper-triangular in the paper's ordering by period (W_H h;
+    in Keras's h U layout, `recurrent_kernel` is its transpose): module j feeds module i only
+    if T_j >= T_i (slower modules feed faster ones, every module itself); the other blocks of
+    `recurrent_kernel` are zero (initialised so, and multiplied
     by the connectivity in every step, so they never act nor receive a gradient).
 
     The clock t counts the steps of the sequence from 0 at its first step. It is the cell's
