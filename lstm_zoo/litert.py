@@ -56,7 +56,7 @@ RECURRENCES = ("auto", "fused", "while", "unroll")
 # interpreter, one thread.
 AUTO_UNROLL_MAX_STEPS = 32
 # Registry names whose layers have Keras's LSTM equations and weight layout.
-_FUSABLE_NAMES = ("lstm", "zoo_lstm")
+_FUSABLE_NAMES = ("lstm", "zoo_lstm", "peephole", "coupled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +143,10 @@ def export_litert(
     rebuilt, recurrences = litert_graph(
         model, sequence_length, batch_size, char_length, recurrence=recurrence
     )
+    _PENDING_FUSED_OPS.clear()
     function, input_names, output_names = _serving_function(rebuilt)
+    pending = _dedupe_pending(_PENDING_FUSED_OPS)
+    _PENDING_FUSED_OPS.clear()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], _VariableHolder(model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.experimental_enable_resource_variables = False
@@ -160,7 +163,7 @@ def export_litert(
         ) from error
     ops = op_names(content)
     if "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops:
-        content = _without_cell_clip(content)
+        content = _complete_fused_ops(content, pending)
     flex = [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
     if flex:
         raise ValueError(f"{model.name}: the converted model needs non-builtin ops {flex}")
@@ -204,25 +207,153 @@ def export_litert(
     )
 
 
-def _without_cell_clip(content):
-    """Set the fused LSTM ops' cell_clip to 0 (none). The converter's Keras-LSTM rule writes
-    cell_clip=10, which clips |c| to 10 where Keras does not clip."""
+def _complete_fused_ops(content, pending):
+    """Finish the fused LSTM ops of a converted model (bytes -> bytes).
+
+    Every UNIDIRECTIONAL_SEQUENCE_LSTM gets cell_clip 0 (the converter's Keras-LSTM rule
+    writes 10, which clips |c| to 10 where Keras does not clip). The ops of `pending` (peephole
+    and CIFG layers, found by their input-to-forget weights, which may be float32, float16 or
+    int8) get their peephole weights (operands 9-11) or lose their input gate (operands 1, 5,
+    12).
+    """
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     fused = schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    pending = list(pending)
+    removals = {}
     for subgraph in model.subgraphs:
+        producers = {out: op for op in subgraph.operators for out in op.outputs}
+        removed = removals.setdefault(id(subgraph), (subgraph, set()))[1]
         for operator in subgraph.operators:
-            if codes[operator.opcodeIndex] == fused and operator.builtinOptions is not None:
+            if codes[operator.opcodeIndex] != fused:
+                continue
+            if operator.builtinOptions is not None:
                 operator.builtinOptions.cellClip = 0.0
+            if not pending:
+                continue
+            weights = _constant_value(model, subgraph, producers, codes, operator.inputs[2])
+            match = _closest(pending, weights)
+            if match is None:
+                continue
+            pending.remove(match)
+            inputs = list(operator.inputs)
+            if match["variant"] == "cifg":
+                removed.update(inputs[i] for i in (1, 5, 12))
+                inputs[1] = inputs[5] = inputs[12] = -1
+            else:
+                like = subgraph.tensors[inputs[2]]
+                for slot, values in zip((9, 10, 11), match["peepholes"]):
+                    inputs[slot] = _add_vector(model, subgraph, like, values, match, slot)
+            operator.inputs = np.asarray(inputs, dtype=np.int32)
+    _drop_unused_constants(model, removals.values())
+    if pending:
+        names = [p["layer"] for p in pending]
+        raise ValueError(f"could not find the fused LSTM ops of the layers {names}")
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _drop_unused_constants(model, removals):
+    """Empty the buffers of the CIFG ops' former input-gate constants that nothing reads."""
+    used_buffers = set()
+    for subgraph in model.subgraphs:
+        used = {i for op in subgraph.operators for i in list(op.inputs) + list(op.outputs)}
+        used.update(subgraph.inputs)
+        used.update(subgraph.outputs)
+        used_buffers.update(t.buffer for i, t in enumerate(subgraph.tensors) if i in used)
+    for subgraph, candidates in removals:
+        for index in candidates:
+            buffer = subgraph.tensors[index].buffer
+            if buffer > 0 and buffer not in used_buffers:
+                model.buffers[buffer].data = None
+
+
+def _constant_value(model, subgraph, producers, codes, index):
+    """A constant operand's float value, through a DEQUANTIZE (float16 weights) or an int8
+    scale (dynamic-range weights); None if it is not a constant."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    tensor = subgraph.tensors[index]
+    producer = producers.get(index)
+    if producer is not None:
+        if codes[producer.opcodeIndex] != schema.BuiltinOperator.DEQUANTIZE:
+            return None
+        return _constant_value(model, subgraph, producers, codes, producer.inputs[0])
+    data = model.buffers[tensor.buffer].data
+    if data is None or len(data) == 0:
+        return None
+    raw = np.asarray(data, dtype=np.uint8).tobytes()
+    shape = list(tensor.shape)
+    if tensor.type == schema.TensorType.FLOAT32:
+        return np.frombuffer(raw, np.float32).reshape(shape)
+    if tensor.type == schema.TensorType.FLOAT16:
+        return np.frombuffer(raw, np.float16).astype(np.float32).reshape(shape)
+    if tensor.type == schema.TensorType.INT8 and tensor.quantization is not None:
+        scale = np.asarray(tensor.quantization.scale, np.float32)
+        values = np.frombuffer(raw, np.int8).astype(np.float32).reshape(shape)
+        return values * (scale[:, None] if scale.size == shape[0] else scale)
+    return None
+
+
+def _closest(pending, weights):
+    if weights is None:
+        return None
+    best, best_error = None, None
+    for candidate in pending:
+        expected = candidate["forget_weights"]
+        if expected.shape != weights.shape:
+            continue
+        error = float(np.max(np.abs(expected - weights)))
+        if error <= 0.02 * float(np.max(np.abs(expected))) + 1e-6 and (
+            best_error is None or error < best_error
+        ):
+            best, best_error = candidate, error
+    return best
+
+
+def _add_vector(model, subgraph, like, values, match, slot):
+    """Append a constant [units] tensor of the type of `like` (float32; int8 with a scale for
+    the hybrid kernel of dynamic-range models) and return its index."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    values = np.asarray(values, np.float32)
+    tensor = schema.TensorT()
+    tensor.shape = np.asarray([values.size], np.int32)
+    tensor.name = f"{match['layer']}/peephole_{slot}".encode()
+    buffer = schema.BufferT()
+    if like.type == schema.TensorType.INT8:
+        scale = max(float(np.max(np.abs(values))), 1e-12) / 127.0
+        quantized = np.clip(np.round(values / scale), -127, 127).astype(np.int8)
+        tensor.type = schema.TensorType.INT8
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale = [scale]
+        tensor.quantization.zeroPoint = [0]
+        buffer.data = np.frombuffer(quantized.tobytes(), np.uint8)
+    else:
+        tensor.type = schema.TensorType.FLOAT32
+        buffer.data = np.frombuffer(values.tobytes(), np.uint8)
+    model.buffers.append(buffer)
+    tensor.buffer = len(model.buffers) - 1
+    subgraph.tensors.append(tensor)
+    return len(subgraph.tensors) - 1
 
 
 def metadata_path_for(path):
     """`model.tflite` -> `model.json`, the metadata `export_litert` writes beside the file."""
     return str(path)[: -len(".tflite")] + ".json"
+
+
+def _dedupe_pending(pending):
+    """One entry per layer (a layer's call may be traced more than once)."""
+    seen, unique = set(), []
+    for entry in pending:
+        key = (entry["layer"], entry["forget_weights"].tobytes())
+        if key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
 
 
 def _check_int(name, value, low, high):
@@ -396,37 +527,50 @@ def _choose(layer, recurrence, steps):
 
 def _fusable(layer):
     """Whether TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM computes `layer` exactly: an LSTM layer
-    with Keras's weight layout (i, f, c, o), sigmoid gates, tanh cell and output, no state
-    outputs (the fused op does not return its final cell state)."""
+    with Keras's weight layout, sigmoid gates, tanh cell and output, and no state outputs (the
+    fused op does not return its final cell state)."""
+    return _fused_variant(layer) is not None
+
+
+def _fused_variant(layer):
+    """ "plain" (keras LSTM, zoo_lstm: blocks i, f, c, o), "peephole" (plus the three diagonal
+    peephole weights) or "cifg" (coupled: blocks i, c, o, f = 1 - i), or None."""
     from lstm_zoo.layers.registry import registry_entries
 
-    lstm_classes = {e.factory for e in registry_entries() if e.name in _FUSABLE_NAMES}
-    if type(layer) not in lstm_classes | {keras.layers.LSTM}:
-        return False
+    classes = {e.factory: e.name for e in registry_entries() if e.name in _FUSABLE_NAMES}
+    classes[keras.layers.LSTM] = "lstm"
+    name = classes.get(type(layer))
+    if name is None or layer.return_state:
+        return None
     cell = layer.cell
-    if layer.return_state:
-        return False
     try:
         activation = keras.activations.serialize(cell.activation)
         recurrent_activation = keras.activations.serialize(cell.recurrent_activation)
     except (AttributeError, ValueError, TypeError):
-        return False
+        return None
     if _activation_name(activation) != "tanh":
-        return False
+        return None
     if _activation_name(recurrent_activation) != "sigmoid":
-        return False
+        return None
+    blocks = 3 if name == "coupled" else 4
     units = cell.units
     kernel = getattr(cell, "kernel", None)
     recurrent_kernel = getattr(cell, "recurrent_kernel", None)
     if kernel is None or recurrent_kernel is None:
-        return False
-    if tuple(kernel.shape)[1:] != (4 * units,) or tuple(recurrent_kernel.shape) != (
-        units,
-        4 * units,
-    ):
-        return False
+        return None
+    if tuple(kernel.shape)[1:] != (blocks * units,):
+        return None
+    if tuple(recurrent_kernel.shape) != (units, blocks * units):
+        return None
     bias = getattr(cell, "bias", None) if getattr(cell, "use_bias", True) else None
-    return bias is None or tuple(bias.shape) == (4 * units,)
+    if bias is not None and tuple(bias.shape) != (blocks * units,):
+        return None
+    if name == "peephole":
+        names = [f"{g}_gate_peephole_weights" for g in ("input", "forget", "output")]
+        if not all(tuple(getattr(cell, n, np.zeros(0)).shape) == (units,) for n in names):
+            return None
+        return "peephole"
+    return "cifg" if name == "coupled" else "plain"
 
 
 def _activation_name(serialized):
@@ -622,6 +766,11 @@ def _lstm_reference(inputs, init_h, init_c, kernel, recurrent_kernel, bias):
     return sequence[:, -1], sequence, h, c, tf.constant(0.0)
 
 
+# Fused ops whose peephole or CIFG operands are set after conversion, filled while the
+# serving function is traced (`export_litert` clears it first).
+_PENDING_FUSED_OPS = []
+
+
 def _fused_function():
     return tf.function(
         _lstm_reference,
@@ -641,16 +790,49 @@ def _fused_lstm(layer, inputs, mask):
     (exact), the fused LSTM runs over them (padding after them cannot reach them), and each
     step t takes the output of the last real step at or before t (zeros before the first one,
     or at every masked step with zero_output_for_mask).
+
+    The converter's rule emits a plain 4-gate LSTM. For the peephole and coupled (CIFG)
+    layers the op is completed after conversion (`_complete_fused_ops`): the three peephole
+    weights are added; for CIFG the input-gate operands are removed (TFLite then computes
+    i = 1 - f) and the forget-gate operands are the negated input-gate weights, since the
+    coupled cell's f = 1 - sigma(z_i) = sigma(-z_i) gives TFLite's i = 1 - f = sigma(z_i).
     """
     cell = layer.cell
     batch, steps = inputs.shape[0], inputs.shape[1]
     units = cell.units
+    variant = _fused_variant(layer)
     kernel = tf.convert_to_tensor(cell.kernel)
     recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
+    blocks = 3 if variant == "cifg" else 4
     if getattr(cell, "use_bias", True) and getattr(cell, "bias", None) is not None:
         bias = tf.convert_to_tensor(cell.bias)
     else:
-        bias = tf.zeros([4 * units], inputs.dtype)
+        bias = tf.zeros([blocks * units], inputs.dtype)
+    if variant == "cifg":  # (i, c, o) -> TFLite's (i, f, c, o) with f's operands = -i's
+        kernel, recurrent_kernel, bias = (
+            tf.concat([w[..., :units], -w[..., :units], w[..., units:]], axis=-1)
+            for w in (kernel, recurrent_kernel, bias)
+        )
+    if variant in ("peephole", "cifg"):
+        with tf.init_scope():  # the weights' values, outside the function being traced
+            forget = np.asarray(cell.kernel.numpy())[:, :units]  # i's block for cifg
+            if variant == "cifg":
+                forget = -forget
+            peepholes = None
+            if variant == "peephole":
+                forget = np.asarray(cell.kernel.numpy())[:, units : 2 * units]
+                peepholes = [
+                    np.asarray(getattr(cell, f"{g}_gate_peephole_weights").numpy())
+                    for g in ("input", "forget", "output")
+                ]
+        _PENDING_FUSED_OPS.append(
+            {
+                "layer": layer.name,
+                "variant": variant,
+                "forget_weights": np.ascontiguousarray(forget.T, np.float32),
+                "peepholes": peepholes,
+            }
+        )
     sequence = tf.reverse(inputs, [1]) if layer.go_backwards else inputs
     zeros = tf.zeros([batch, units], inputs.dtype)
     fused = _fused_function()
