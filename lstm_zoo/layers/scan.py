@@ -56,6 +56,20 @@ def _stop_gradient(value):
     return None if value is None else tf.stop_gradient(value)
 
 
+def _incoming_gradients(d_states, d_h_seq, mask, t):
+    """The gradients reaching step t's new states (the output's added to h), split by the
+    mask: (d_new, what the step's VJP receives; d_keep, what a masked row carries straight to
+    the previous states, or None without a mask)."""
+    d_states = list(d_states)
+    d_states[0] = d_states[0] + tf.gather(d_h_seq, t)
+    if mask is None:
+        return d_states, None
+    mask_t = tf.gather(mask, t)
+    d_new = [tf.where(mask_t, d, tf.zeros_like(d)) for d in d_states]
+    d_keep = [tf.where(mask_t, tf.zeros_like(d), d) for d in d_states]
+    return d_new, d_keep
+
+
 def _stack_previous(initial, stacked):
     """[s_{-1}, s_0, ..., s_{T-2}] from the initial state and the stacked states s_0..s_{T-1}."""
     return tf.concat([initial[tf.newaxis], stacked[:-1]], axis=0)
@@ -424,14 +438,7 @@ class FusedScan:
         def backward_step(t, d_states):
             # tf.gather, not x[t]: XLA would need a slice start derived from `steps` at
             # compile time (one program per length); a gather index is a runtime value.
-            d_states = list(d_states)
-            d_states[0] = d_states[0] + tf.gather(d_h_seq, t)
-            if mask is not None:
-                mask_t = tf.gather(mask, t)
-                d_new = [tf.where(mask_t, d, tf.zeros_like(d)) for d in d_states]
-                d_keep = [tf.where(mask_t, tf.zeros_like(d), d) for d in d_states]
-            else:
-                d_new, d_keep = d_states, None
+            d_new, d_keep = _incoming_gradients(d_states, d_h_seq, mask, t)
             factors_t = [tf.gather(f, t) for f in factors]
             d_xz, d_hz, d_prev = cell.step_backward(d_new[0], d_new[1:], factors_t)
             d_h_prev = self._recurrent_matmul(d_hz, kernel_t)
@@ -497,14 +504,7 @@ class FusedScan:
 
         def body(i, d_states, d_weights, xz_ta, hz_ta):
             t = steps - 1 - i
-            d_states = list(d_states)
-            d_states[0] = d_states[0] + tf.gather(d_h_seq, t)
-            if mask is not None:
-                mask_t = tf.gather(mask, t)
-                d_new = [tf.where(mask_t, d, tf.zeros_like(d)) for d in d_states]
-                d_keep = [tf.where(mask_t, tf.zeros_like(d), d) for d in d_states]
-            else:
-                d_new, d_keep = d_states, None
+            d_new, d_keep = _incoming_gradients(d_states, d_h_seq, mask, t)
             xz_t = tf.gather(xz, t)
             prev_t = [tf.gather(p, t) for p in prev_seqs]
             with tf.GradientTape() as tape:
