@@ -9,10 +9,13 @@ vectors) so the model can still tell them apart (counted in the report, never si
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from lstm_zoo.data.files import gzip_problem, open_binary
 
 FORMATS = ("glove", "word2vec", "word2vec-binary", "fasttext")
 
@@ -73,8 +76,11 @@ def load_embeddings(
         (matrix float32 [len(vocabulary), dim], CoverageReport).
 
     Raises:
-        ValueError: unknown format; a malformed line (wrong number of values, a non-numeric
-            value, undecodable bytes) naming the file and line; dimension mismatch.
+        ValueError: unknown format; a bad argument (`reserved`, `expected_dim`, an empty
+            vocabulary); a malformed line (wrong number of fields, a line without numbers,
+            tab-separated fields, a non-numeric, NaN or infinite value, undecodable bytes), a
+            word2vec header whose count or dimension the file does not hold, a truncated or
+            corrupt `.gz`: each naming the file and line; a dimension mismatch.
 
     Example:
 
@@ -83,10 +89,35 @@ def load_embeddings(
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not a vector file")
+    if file_format is not None and file_format not in FORMATS:
+        raise ValueError(
+            f"file_format must be one of {FORMATS} or None; got file_format={file_format!r}"
+        )
+    vocabulary = list(vocabulary)
+    if isinstance(reserved, bool) or not isinstance(reserved, (int, np.integer)):
+        raise ValueError(f"reserved must be an integer >= 0; got reserved={reserved!r}")
+    if not 0 <= reserved <= len(vocabulary):
+        raise ValueError(
+            f"reserved must be in [0, {len(vocabulary)}] (the vocabulary size); "
+            f"got reserved={reserved}"
+        )
+    if not vocabulary:
+        raise ValueError("vocabulary is empty; it needs at least the padding token")
+    bad = next((t for t in vocabulary if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ValueError(f"vocabulary must hold strings; got {bad!r} ({type(bad).__name__})")
+    if expected_dim is not None and (
+        isinstance(expected_dim, bool)
+        or not isinstance(expected_dim, (int, np.integer))
+        or expected_dim < 1
+    ):
+        raise ValueError(
+            f"expected_dim must be a positive integer or None; got expected_dim={expected_dim!r}"
+        )
     if file_format is None:
         file_format = _detect_format(path)
-    if file_format not in FORMATS:
-        raise ValueError(f"unknown vector file format {file_format!r}; use one of {FORMATS}")
     wanted = {}
     for index, token in enumerate(vocabulary):
         if index >= reserved:
@@ -100,7 +131,7 @@ def load_embeddings(
     reader = _read_binary if file_format == "word2vec-binary" else _read_text
     vectors, exact, seen = {}, set(), set()
     report = None
-    for line_number, word, vector in reader(path, file_format, expected_dim):
+    for line_number, word, vector in _gzip_errors(path, reader(path, file_format, expected_dim)):
         if report is None:
             report = CoverageReport(len(vocabulary), len(vector))
         report.lines_read = line_number
@@ -141,19 +172,35 @@ def _detect_format(path):
     if path.name.endswith(".bin") or path.name.endswith(".bin.gz"):
         return "word2vec-binary"
     with _open(path) as f:
-        first = f.readline().split()
+        try:
+            first = f.readline().split()
+        except (EOFError, OSError, zlib.error) as error:
+            raise ValueError(f"{path}:1: {_gzip_problem(error)}") from None
     if len(first) == 2 and all(part.isdigit() for part in first):
         return "word2vec"
     return "glove"
 
 
-def _open(path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+_open = open_binary
+_gzip_problem = gzip_problem
+
+
+def _gzip_errors(path, records):
+    """Re-raise a truncated or corrupt `.gz` as ValueError naming the file and the line after
+    the last one read."""
+    last = 0
+    try:
+        for record in records:
+            last = record[0]
+            yield record
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path}:{last + 1}: {_gzip_problem(error)}") from None
 
 
 def _read_text(path, file_format, expected_dim):
     """Yield (line_number, word, vector) from a text vector file."""
-    dimension = None
+    dimension = count = None
+    number = 0
     with _open(path) as f:
         for number, raw in enumerate(f, start=1):
             try:
@@ -163,28 +210,45 @@ def _read_text(path, file_format, expected_dim):
                     f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
                 ) from None
             if number == 1 and file_format in ("word2vec", "fasttext"):
-                dimension = _parse_header(path, line)
+                count, dimension = _parse_header(path, line)
                 _check_dimension(path, dimension, expected_dim)
                 continue
             if not line.strip():
                 raise ValueError(f"{path}:{number}: empty line")
             parts = line.rstrip(" ").split(" ")
             word, values = parts[0], parts[1:]
+            if "\t" in line and len(values) != (dimension or len(values) or 1):
+                raise ValueError(
+                    f"{path}:{number}: fields separated by tabs; a vector file has a word and "
+                    "its numbers separated by single spaces"
+                )
             if dimension is None:
+                if not values:
+                    raise ValueError(
+                        f"{path}:{number}: expected a word and its numbers, found 1 field "
+                        f"({word[:40]!r}): a word list, not a vector file?"
+                    )
                 dimension = len(values)
                 _check_dimension(path, dimension, expected_dim)
             if len(values) != dimension:
                 raise ValueError(
-                    f"{path}:{number}: {len(values)} values for {word!r}, expected {dimension}"
+                    f"{path}:{number}: expected {dimension + 1} fields (a word and "
+                    f"{dimension} numbers), found {len(parts)} for {word!r}"
                 )
             try:
-                vector = np.array(values, dtype=np.float32)
+                with np.errstate(over="ignore"):  # an overflow is reported below, as inf
+                    vector = np.array(values, dtype=np.float32)
             except ValueError:
                 bad = next(v for v in values if not _is_float(v))
                 raise ValueError(
                     f"{path}:{number}: non-numeric value {bad!r} for {word!r}"
                 ) from None
+            _check_finite(f"{path}:{number}", word, vector, values)
             yield number, word, vector
+    if count is not None and number - 1 != count:
+        raise ValueError(
+            f"{path}:1: the header promises {count} vectors, the file holds {max(number - 1, 0)}"
+        )
 
 
 def _read_binary(path, file_format, expected_dim):
@@ -192,17 +256,20 @@ def _read_binary(path, file_format, expected_dim):
     with _open(path) as f:
         header = f.readline()
         try:
-            dimension = _parse_header(path, header.decode("utf-8").strip())
+            _parse_header(path, header.decode("utf-8").strip())
         except UnicodeDecodeError:
             raise ValueError(f"{path}:1: the header is not text") from None
+        count, dimension = _parse_header(path, header.decode("utf-8").strip())
         _check_dimension(path, dimension, expected_dim)
-        count = int(header.split()[0])
         for number in range(1, count + 1):
             word = bytearray()
             while True:
                 ch = f.read(1)
                 if not ch:
-                    raise ValueError(f"{path}: entry {number}: file ends inside a word")
+                    raise ValueError(
+                        f"{path}: entry {number}: file ends inside a word (the header promises "
+                        f"{count} vectors)"
+                    )
                 if ch == b" ":
                     break
                 if ch != b"\n":
@@ -216,14 +283,38 @@ def _read_binary(path, file_format, expected_dim):
                 raise ValueError(
                     f"{path}: entry {number}: word is not valid UTF-8 ({error.reason})"
                 ) from None
-            yield number, text, np.frombuffer(data, dtype="<f4").astype(np.float32)
+            vector = np.frombuffer(data, dtype="<f4").astype(np.float32)
+            _check_finite(f"{path}: entry {number}", text, vector)
+            yield number, text, vector
+        rest = f.read(64)
+        if rest.strip():
+            raise ValueError(
+                f"{path}: data after entry {count}, the last the header promises "
+                f"({len(rest)}+ bytes left): the header's count is wrong"
+            )
 
 
 def _parse_header(path, line):
+    """(count, dimension) of a word2vec / fastText header line."""
     parts = line.split()
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise ValueError(f"{path}:1: expected a header 'count dimension', got {line[:60]!r}")
-    return int(parts[1])
+    count, dimension = int(parts[0]), int(parts[1])
+    if count < 1 or dimension < 1:
+        raise ValueError(
+            f"{path}:1: the header 'count dimension' needs both >= 1; got {line[:60]!r}"
+        )
+    return count, dimension
+
+
+def _check_finite(where, word, vector, values=None):
+    """ValueError at `where` (file:line) for a NaN or infinite value (a float32 overflow too)."""
+    if not np.isfinite(vector).all():
+        position = int(np.argmin(np.isfinite(vector)))
+        shown = values[position] if values is not None else str(vector[position])
+        raise ValueError(
+            f"{where}: value {position + 1} of {word!r} is {shown!r}, not a finite float32"
+        )
 
 
 def _check_dimension(path, dimension, expected):

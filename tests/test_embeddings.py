@@ -59,7 +59,7 @@ def test_word2vec_binary(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("the 1 2 3\ncat 4 5\n", r"v.txt:2: 2 values for 'cat', expected 3"),
+        ("the 1 2 3\ncat 4 5\n", r"v.txt:2: expected 4 fields \(a word and 3 numbers\), found 3"),
         ("the 1 2 3\ncat 4 x 6\n", r"v.txt:2: non-numeric value 'x' for 'cat'"),
         ("the 1 2 3\n\ncat 1 2 3\n", r"v.txt:2: empty line"),
     ],
@@ -78,7 +78,7 @@ def test_undecodable_bytes_and_dimension_mismatch(tmp_path):
     good = _write(tmp_path / "g.txt", "the 1 2\n")
     with pytest.raises(ValueError, match="dimension 2, the model expects 50"):
         load_embeddings(good, VOCAB, expected_dim=50)
-    with pytest.raises(ValueError, match="unknown vector file format"):
+    with pytest.raises(ValueError, match="file_format must be one of"):
         load_embeddings(good, VOCAB, file_format="elmo")
 
 

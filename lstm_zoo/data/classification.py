@@ -7,14 +7,14 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.data.batching import batch_by_length, check_lengths_fit
-from lstm_zoo.data.files import read_lines
+from lstm_zoo.data.files import check_file, gzip_problem, open_binary, read_lines
 
 PAD, OOV = "<pad>", "<oov>"
 
@@ -65,19 +65,25 @@ def read_text_label_csv(
         ValueError: a missing column, an unknown label, an empty text or no rows (file and
             line).
     """
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: no such file")
+    path = check_file(path)
     label_index = {label: i for i, label in enumerate(labels)}
-    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    with raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        for column in (text_column, label_column):
-            if column not in (reader.fieldnames or []):
-                raise ValueError(f"{path}: no column {column!r}; columns: {reader.fieldnames}")
-        texts, targets = [], []
-        try:
+    texts, targets = [], []
+    reader = None
+    try:
+        with open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            for column in (text_column, label_column):
+                if column not in (reader.fieldnames or []):
+                    raise ValueError(
+                        f"{path}:1: no column {column!r}; columns: {reader.fieldnames}"
+                    )
+            width = len(reader.fieldnames)
             for row in reader:
+                if None in row or None in row.values():
+                    fields = width + len(row.get(None, ())) - list(row.values()).count(None)
+                    raise ValueError(
+                        f"{path}:{reader.line_num}: {fields} fields, the header has {width}"
+                    )
                 label, text = row[label_column], row[text_column]
                 if label not in label_index:
                     raise ValueError(
@@ -87,10 +93,15 @@ def read_text_label_csv(
                     raise ValueError(f"{path}:{reader.line_num}: empty {text_column!r}")
                 texts.append(_HTML_BREAK.sub(" ", text) if clean_html else text)
                 targets.append(label_index[label])
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"{path}:{reader.line_num + 1}: not valid UTF-8 ({error.reason})"
-            ) from None
+    except UnicodeDecodeError as error:
+        line = reader.line_num + 1 if reader is not None else 1
+        raise ValueError(f"{path}:{line}: not valid UTF-8 ({error.reason})") from None
+    except csv.Error as error:
+        line = reader.line_num if reader is not None else 1
+        raise ValueError(f"{path}:{line}: not valid CSV ({error})") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        line = reader.line_num + 1 if reader is not None else 1
+        raise ValueError(f"{path}:{line}: {gzip_problem(error)}") from None
     if not texts:
         raise ValueError(f"{path}: the file holds no rows")
     return texts, np.array(targets, dtype=np.int32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 
@@ -28,17 +29,50 @@ def read_lines(path):
     """Yield (line_number, text) of a UTF-8 text file, `.gz` or plain.
 
     Raises:
-        ValueError: the file is missing or a line is not valid UTF-8 (naming file and line).
+        ValueError: the file is missing or a directory, a line is not valid UTF-8 or holds a
+            NUL byte (a binary file), or a `.gz` is truncated or corrupt (naming file and line).
     """
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: no such file")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
+    path = check_file(path)
+    number = 0
+    with open_binary(path) as f:
+        lines = enumerate(f, start=1)
+        while True:
             try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                number, raw = next(lines)
+            except StopIteration:
+                return
+            except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+                raise ValueError(f"{path}:{number + 1}: {gzip_problem(error)}") from None
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as error:
                 raise ValueError(
                     f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})"
                 ) from None
+            if "\x00" in text:
+                raise ValueError(f"{path}:{number}: a NUL byte: a binary file, not text")
+            yield number, text
+
+
+def check_file(path):
+    """`path` as a Path; ValueError unless it names an existing regular file."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a str or Path; got {path!r}")
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not a file")
+    return path
+
+
+def open_binary(path):
+    """The file opened for reading bytes, through gzip for a `.gz` name."""
+    return gzip.open(path, "rb") if Path(path).suffix == ".gz" else open(path, "rb")
+
+
+def gzip_problem(error):
+    """What a gzip error means, in words (for messages that already name file and line)."""
+    if isinstance(error, EOFError):
+        return "the gzip file is truncated (it ends before its end-of-stream marker)"
+    return f"not a valid gzip file ({type(error).__name__}: {error})"
