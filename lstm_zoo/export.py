@@ -26,6 +26,11 @@ lowercasing, the same as `lstm_zoo.data.classification.encode_texts` and
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -128,12 +133,18 @@ def export_saved_model(
     num_beams=4,
     sampler_options=None,
     end_token=None,
+    overwrite=False,
 ):
     """Write a TensorFlow SavedModel whose signatures take raw strings.
 
+    The SavedModel is written beside `path` and renamed into place when complete, so an
+    interrupted export leaves no half-written directory and an old export is replaced only by
+    a whole new one.
+
     Args:
         model: a model of `language_model`, `sentiment_classifier` or `sequence_tagger`.
-        path: str. Output directory.
+        path: str or Path. Output directory: new, or empty, or (with `overwrite=True`) an
+            existing export to replace.
         task: "classify", "tag" or "generate".
         vocabulary: list of str (id order, 0 = padding), a `lstm_zoo.data.Vocabulary`, or (for
             classify) a `keras.layers.TextVectorization` adapted with the model's vocabulary.
@@ -149,12 +160,21 @@ def export_saved_model(
         sampler_options: dict name -> keyword arguments of that sampler, fixed at export
             (e.g. {"top_k": {"k": 10, "temperature": 0.8}}); defaults otherwise.
         end_token: str or None. Generation stops per sequence after this token.
+        overwrite: bool. Replace what is at `path` (a non-empty directory is refused
+            otherwise).
 
     Returns:
         The `tf.Module` that was saved (its functions work in this process too).
+
+    Raises:
+        ValueError: an unknown task; `path` a file, or a non-empty directory without
+            `overwrite=True`; a vocabulary, label or character list whose size is not the
+            model's; a bad sampler name or option.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}; got {task!r}")
+    path = _check_output_path(path, overwrite)
+    _check_vocabulary_size(model, vocabulary)
     module = tf.Module()
     module.model = model
     if isinstance(vocabulary, keras.layers.TextVectorization):
@@ -178,8 +198,79 @@ def export_saved_model(
         signatures = _generate_signatures(model, encoder, samplers, options, end_token)
     for name, function in signatures.items():
         setattr(module, name, function)
-    tf.saved_model.save(module, str(path), signatures=signatures)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        _replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return module
+
+
+def _check_output_path(path, overwrite):
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a str or Path; got {path!r}")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path}: exists and is not a directory; the export needs a directory")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise ValueError(
+            f"{path}: the directory is not empty; pass overwrite=True (lstm-zoo export "
+            "--overwrite) to replace it"
+        )
+    return path
+
+
+def _replace(staging, path):
+    """Move the finished `staging` directory to `path`; an old `path` is removed only after."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        path.rename(old)
+    try:
+        staging.rename(path)
+    except BaseException:
+        if old is not None:
+            old.rename(path)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _embedding_rows(model):
+    try:
+        return int(model.get_layer("token_embedding").input_dim)
+    except (ValueError, AttributeError):
+        return None
+
+
+def _check_vocabulary_size(model, vocabulary):
+    """ValueError when the vocabulary does not fit the model's token embedding."""
+    rows = _embedding_rows(model)
+    if rows is None:
+        return
+    if isinstance(vocabulary, keras.layers.TextVectorization):
+        size = vocabulary.vocabulary_size()
+        if size > rows:
+            raise ValueError(
+                f"vocabulary: the TextVectorization layer makes ids in [0, {size}), the model's "
+                f"token_embedding has {rows} rows"
+            )
+        return
+    tokens = getattr(vocabulary, "tokens", vocabulary)
+    if isinstance(tokens, str) or not hasattr(tokens, "__len__"):
+        raise ValueError(
+            f"vocabulary must be a list of tokens, a Vocabulary or a TextVectorization; got "
+            f"{type(vocabulary).__name__}"
+        )
+    if len(tokens) != rows:
+        raise ValueError(
+            f"vocabulary has {len(tokens)} tokens but the model's token_embedding has {rows} "
+            "rows (ids); pass the vocabulary the model was trained with"
+        )
 
 
 def _classify_signatures(module, model, encoder, labels):
@@ -220,11 +311,21 @@ def _tag_signatures(module, model, encoder, labels, characters):
         raise ValueError("task='tag' needs labels: the tag names in id order")
     names = tf.constant([str(x) for x in labels])
     crf = isinstance(model.output, dict) and "tags" in model.output
+    num_tags = (model.output["emissions"] if crf else model.output).shape[-1]
+    if num_tags is not None and len(labels) != num_tags:
+        raise ValueError(f"the model has {num_tags} tags; got {len(labels)} labels {labels}")
     char_model = isinstance(model.input, dict)
     if char_model and characters is None:
         raise ValueError(
             "this tagger reads characters: pass characters= (its character vocabulary)"
         )
+    if char_model:
+        char_rows = getattr(_get_layer_or_none(model, "char_features"), "vocab_size", None)
+        if char_rows is not None and len(characters) != char_rows:
+            raise ValueError(
+                f"characters has {len(characters)} entries but the model's character "
+                f"embedding has {char_rows} rows"
+            )
     if characters is not None:
         module.characters = StringIds(characters, level="char")
 
@@ -269,9 +370,18 @@ def _tag_signatures(module, model, encoder, labels, characters):
     return {"tag": tag, "tag_tokens": tag_tokens, "serving_default": tag}
 
 
+def _get_layer_or_none(model, name):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return None
+
+
 def _generate_signatures(model, encoder, samplers, options, end_token):
     from lstm_zoo.generation import generate_tokens, get_sampler, step_model
 
+    if isinstance(samplers, str):
+        samplers = (samplers,)
     if not samplers:
         raise ValueError("task='generate' needs at least one sampler name")
     end_id = None

@@ -339,3 +339,24 @@ def test_classify_through_a_text_vectorization_layer(tmp_path):
     )
     with pytest.raises(tf.errors.InvalidArgumentError, match="has no tokens"):
         module.classify(tf.constant(["!!!"]))
+
+
+def test_export_refuses_a_non_empty_directory_unless_overwrite(tmp_path):
+    keras.utils.set_random_seed(0)
+    vocabulary = ["<pad>", "<oov>", "a", "b"]
+    model = sentiment_classifier(vocab_size=4, embedding_dim=4, units=3)
+    target = tmp_path / "export"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match=r"export: the directory is not empty; pass overwrite"):
+        export_saved_model(model, target, "classify", vocabulary)
+    assert (target / "notes.txt").read_text() == "keep me"
+    export_saved_model(model, target, "classify", vocabulary, overwrite=True)
+    assert not (target / "notes.txt").exists()  # replaced whole, nothing stale left
+    assert "classify" in tf.saved_model.load(str(target)).signatures
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging directory left
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    export_saved_model(model, empty, "classify", vocabulary)  # an empty directory is fine
+    with pytest.raises(ValueError, match=r"vocabulary has 5 tokens but the model's "):
+        export_saved_model(model, tmp_path / "long", "classify", [*vocabulary, "c"])
