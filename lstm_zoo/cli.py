@@ -8,8 +8,62 @@ demo); this file only parses arguments. Bad arguments and missing files print on
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument prints one line `PROG: error: ...` (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_in(low, high=None):
+    """An argparse type: an int in [low, high] (high None: no upper bound)."""
+    allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer {allowed}; got {text!r}"
+            ) from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be an integer {allowed}; got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(low, high=None, low_open=True):
+    """An argparse type: a finite float in (low, high] ([low, high] with low_open=False)."""
+    allowed = ("(" if low_open else "[") + f"{low}, " + (f"{high}]" if high is not None else "inf)")
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a number in {allowed}; got {text!r}"
+            ) from None
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a number in {allowed}; got {text}")
+        return value
+
+    return parse
+
+
+def _nonempty(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+_SEED = _int_in(0, 2**32 - 1)
 
 
 def _cells(args):
@@ -31,11 +85,15 @@ def _train(args):
 
     from lstm_zoo.tasks import TrainOptions, train
 
-    _check_files(args.train_path, args.valid_path, args.test_path, args.embeddings_path)
     options = {f.name: getattr(args, f.name) for f in fields(TrainOptions)}
     verbose = 1 if sys.stdout.isatty() else 2
-    run, _, _ = train(args.task, output=args.output, verbose=verbose, **options)
+    run, _, _ = train(
+        args.task, output=args.output, verbose=verbose, overwrite=args.overwrite, **options
+    )
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in run.metrics.items())
+    if not os.path.isdir(args.output):  # a worker other than the chief writes no run
+        print("done (the chief worker writes the run directory)")
+        return 0
     print(f"wrote {args.output} (model.keras, checkpoints/, logs/, training_curves.png)")
     print(f"final: {metrics}")
     return 0
@@ -92,8 +150,21 @@ def _export(args):
 
     if args.format == "litert":
         return _export_litert(args)
+    _check_export_output(args.output, args.overwrite, directory=True)
+    samplers = tuple(name.strip() for name in args.samplers.split(","))
+    from lstm_zoo.generation import available_samplers
+
+    for name in samplers:
+        if name not in available_samplers():
+            known = ", ".join(available_samplers())
+            raise ValueError(f"--samplers: {name!r} is not a sampler ({known})")
     run, model = load_run(args.run)
     task = {"lm": "generate", "sentiment": "classify", "tagger": "tag"}[run.task]
+    extra = {"overwrite": True} if _accepts(export_saved_model, "overwrite") else {}
+    if not extra and args.overwrite and os.path.isdir(args.output):
+        import shutil
+
+        shutil.rmtree(args.output)
     export_saved_model(
         model,
         args.output,
@@ -103,7 +174,7 @@ def _export(args):
         characters=run.characters,
         lowercase=run.lowercase,
         level=run.level,
-        samplers=tuple(args.samplers.split(",")),
+        samplers=samplers,
         num_beams=args.num_beams,
         sampler_options={
             "top_k": {"k": args.k, "temperature": args.temperature},
@@ -111,6 +182,7 @@ def _export(args):
             "random": {"temperature": args.temperature},
         },
         end_token=run.end_token,
+        **extra,
     )
     print(f"wrote the SavedModel {args.output} (signatures: tf.saved_model.load(path).signatures)")
     return 0
@@ -131,6 +203,7 @@ def _export_litert(args):
             raise ValueError(f"{flag} must be in [1, {high}]; got {value}")
     if not args.output.endswith(".tflite"):
         raise ValueError(f"OUTPUT must be a .tflite file with --format litert; got {args.output}")
+    _check_export_output(args.output, args.overwrite, directory=False)
     from lstm_zoo.runs import load_run
 
     run, model = load_run(args.run)
@@ -203,13 +276,34 @@ def _demo(args):
 
 
 def _check_files(*paths):
+    from lstm_zoo.tasks import check_readable_file
+
     for path in paths:
-        if path and not os.path.exists(path):
-            raise ValueError(f"{path}: no such file")
+        check_readable_file(path, "file")
+
+
+def _check_export_output(path, overwrite, directory):
+    """Refuse to write over a non-empty directory (or an existing file) unless --overwrite."""
+    if os.path.isdir(path):
+        if not directory:
+            raise ValueError(f"OUTPUT {path}: is a directory; give a .tflite file name")
+        if os.listdir(path) and not overwrite:
+            raise ValueError(f"OUTPUT {path}: not empty; give --overwrite to replace it")
+    elif os.path.exists(path):
+        if directory:
+            raise ValueError(f"OUTPUT {path}: exists and is not a directory")
+        if not overwrite:
+            raise ValueError(f"OUTPUT {path}: exists; give --overwrite to replace it")
+
+
+def _accepts(function, name):
+    import inspect
+
+    return name in inspect.signature(function).parameters
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="lstm-zoo", description="LSTM-family models for Keras.")
+    parser = _Parser(prog="lstm-zoo", description="LSTM-family models for Keras.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     cells = commands.add_parser("cells", help="list the registered recurrent layers")
@@ -244,8 +338,10 @@ def build_parser():
         help="lm: ptb-small|ptb-medium|ptb-large (default "
         "ptb-small); sentiment: seed-keras-next-word|seed-torch-lstmnet",
     )
-    model.add_argument("--units", type=int)
-    model.add_argument("--layers", dest="num_layers", type=int, help="number of recurrent layers")
+    model.add_argument("--units", type=_int_in(1, 65536), help="1 to 65536")
+    model.add_argument(
+        "--layers", dest="num_layers", type=_int_in(1, 64), help="recurrent layers (1 to 64)"
+    )
     model.add_argument("--bidirectional", action="store_true", help="sentiment: BiRNN")
     model.add_argument("--crf", action="store_true", help="tagger: CRF head")
     model.add_argument(
@@ -258,14 +354,35 @@ def build_parser():
     )
     model.add_argument("--level", default="word", choices=("word", "char"), help="lm tokens")
     model.add_argument("--lowercase", action="store_true", help="lowercase words (not lm)")
-    model.add_argument("--max-vocabulary", type=int, help="keep the most frequent words")
+    model.add_argument(
+        "--max-vocabulary",
+        type=_int_in(3),
+        help="keep the most frequent words (>= 3: padding, unknown and one word)",
+    )
     fit = train.add_argument_group("training")
-    fit.add_argument("--epochs", type=int, help="default: the preset's (lm) or 3")
-    fit.add_argument("--batch-size", type=int)
-    fit.add_argument("--num-steps", type=int, help="lm: truncated-BPTT window")
-    fit.add_argument("--learning-rate", type=float)
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--epochs", type=_int_in(1, 100_000), help="default: the preset's (lm) or 3")
+    fit.add_argument("--batch-size", type=_int_in(1, 1_000_000))
+    fit.add_argument("--num-steps", type=_int_in(1, 100_000), help="lm: truncated-BPTT window")
+    fit.add_argument("--learning-rate", type=_float_in(0, 1000), help="in (0, 1000]")
+    fit.add_argument("--seed", type=_SEED, default=0)
+    fit.add_argument(
+        "--strategy",
+        default="default",
+        choices=("default", "mirrored", "multi-worker"),
+        help="tf.distribute: one device, every local device (MirroredStrategy), or the "
+        "workers of TF_CONFIG (MultiWorkerMirroredStrategy)",
+    )
+    fit.add_argument(
+        "--backup-every",
+        type=_int_in(1),
+        default=100,
+        help="back up the training state every N steps (and at each epoch's end) so that "
+        "the same command resumes a killed run",
+    )
     train.add_argument("--output", default="runs/latest", help="run directory to write")
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT (only once the new run is done)"
+    )
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run on a data file")
@@ -276,15 +393,17 @@ def build_parser():
     generate = commands.add_parser("generate", help="generate text with a language-model run")
     generate.add_argument("run", help="a run directory of a language model")
     generate.add_argument("--prompt", action="append", help="a prompt (repeat for a batch)")
-    generate.add_argument("--max-length", type=int, default=30, help="tokens, prompt included")
+    generate.add_argument(
+        "--max-length", type=_int_in(1, 100_000), default=30, help="tokens, prompt included"
+    )
     generate.add_argument(
         "--sampler", default="greedy", choices=("greedy", "top_k", "top_p", "random", "beam")
     )
-    generate.add_argument("--k", type=int, default=10, help="top_k")
-    generate.add_argument("--p", type=float, default=0.9, help="top_p")
-    generate.add_argument("--temperature", type=float, default=1.0)
-    generate.add_argument("--num-beams", type=int, default=5, help="beam")
-    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--k", type=_int_in(1), default=10, help="top_k")
+    generate.add_argument("--p", type=_float_in(0, 1), default=0.9, help="top_p, in (0, 1]")
+    generate.add_argument("--temperature", type=_float_in(0, 1000), default=1.0)
+    generate.add_argument("--num-beams", type=_int_in(1, 1000), default=5, help="beam")
+    generate.add_argument("--seed", type=_SEED, default=0)
     generate.set_defaults(handler=_generate)
 
     export = commands.add_parser(
@@ -301,13 +420,20 @@ def build_parser():
         help="savedmodel (default) or litert (builtin ops only, fixed shape, takes ids)",
     )
     export.add_argument(
-        "--sequence-length", type=int, help="litert: time steps of the input (1 to 100000)"
+        "--sequence-length",
+        type=_int_in(1, 100_000),
+        help="litert: time steps of the input (1 to 100000)",
     )
     export.add_argument(
-        "--batch-size", type=int, default=1, help="litert: rows of the input (1 to 100000)"
+        "--batch-size",
+        type=_int_in(1, 100_000),
+        default=1,
+        help="litert: rows of the input (1 to 100000)",
     )
     export.add_argument(
-        "--char-length", type=int, help="litert, character taggers: characters per word"
+        "--char-length",
+        type=_int_in(1, 10_000),
+        help="litert, character taggers: characters per word",
     )
     export.add_argument(
         "--quantization",
@@ -324,25 +450,32 @@ def build_parser():
     export.add_argument(
         "--samplers", default="greedy,top_k,beam", help="lm: samplers to serve (first = default)"
     )
-    export.add_argument("--num-beams", type=int, default=4, help="lm: beam width")
-    export.add_argument("--k", type=int, default=10, help="lm: top_k's k")
-    export.add_argument("--p", type=float, default=0.9, help="lm: top_p's p")
-    export.add_argument("--temperature", type=float, default=1.0, help="lm: top_k/top_p/random")
+    export.add_argument("--num-beams", type=_int_in(1, 1000), default=4, help="lm: beam width")
+    export.add_argument("--k", type=_int_in(1), default=10, help="lm: top_k's k")
+    export.add_argument("--p", type=_float_in(0, 1), default=0.9, help="lm: top_p's p")
+    export.add_argument(
+        "--temperature", type=_float_in(0, 1000), default=1.0, help="lm: top_k/top_p/random"
+    )
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty OUTPUT directory"
+    )
     export.set_defaults(handler=_export)
 
     bench = commands.add_parser("bench", help="throughput of the layers vs keras.layers.LSTM")
     bench.add_argument("--layers", help="comma-separated registry names (default: all)")
-    bench.add_argument("--batch", type=int, default=64)
-    bench.add_argument("--steps", type=int, default=64)
-    bench.add_argument("--inputs", type=int, default=256)
-    bench.add_argument("--units", type=int, default=256)
-    bench.add_argument("--timed", type=int, default=10, help="timed steps per measurement")
+    bench.add_argument("--batch", type=_int_in(1, 100_000), default=64)
+    bench.add_argument("--steps", type=_int_in(1, 100_000), default=64)
+    bench.add_argument("--inputs", type=_int_in(1, 65536), default=256)
+    bench.add_argument("--units", type=_int_in(1, 65536), default=256)
+    bench.add_argument(
+        "--timed", type=_int_in(1, 100_000), default=10, help="timed steps per measurement"
+    )
     bench.add_argument("--jit", action="store_true", help="also with an outer jit_compile")
     bench.set_defaults(handler=_bench)
 
     inspect = commands.add_parser("inspect", help="PNG heatmaps of the gates over a text")
     inspect.add_argument("run", help="a run directory written by lstm-zoo train")
-    inspect.add_argument("--text", required=True, help="the sentence to run")
+    inspect.add_argument("--text", required=True, type=_nonempty, help="the sentence to run")
     inspect.add_argument("--layer", help="recurrent layer name (default: the first)")
     inspect.add_argument("--output", default="gates.png", help="PNG file to write")
     inspect.set_defaults(handler=_inspect)
@@ -353,8 +486,8 @@ def build_parser():
     )
     demo.add_argument("--data", help="a UTF-8 text file (default: CPython's pydoc topics)")
     demo.add_argument("--output", default="runs/demo", help="where the run and export go")
-    demo.add_argument("--epochs", type=int, default=None, help="training epochs")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--epochs", type=_int_in(1, 100_000), default=None, help="training epochs")
+    demo.add_argument("--seed", type=_SEED, default=0)
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -364,7 +497,7 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         print(f"lstm-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

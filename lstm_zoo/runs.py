@@ -66,19 +66,76 @@ def save_run(directory, run, model=None):
 def load_run(directory, with_model=True):
     """(Run, model or None) from a run directory; ValueError naming what is missing."""
     directory = Path(directory)
+    if not directory.exists():
+        raise ValueError(f"{directory}: not a run directory of lstm-zoo train (no such directory)")
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: not a run directory of lstm-zoo train (not a directory)")
     for name in (RUN_FILE, VOCABULARY_FILE) + ((MODEL_FILE,) if with_model else ()):
-        if not (directory / name).exists():
+        if not (directory / name).is_file():
             raise ValueError(f"{directory}: not a run directory of lstm-zoo train (no {name})")
-    try:
-        description = json.loads((directory / RUN_FILE).read_text())
-        vocabulary = json.loads((directory / VOCABULARY_FILE).read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{directory}: corrupt run files ({error})") from None
-    run = Run(vocabulary=vocabulary, **description)
+    description = _read_json(directory / RUN_FILE)
+    vocabulary = _read_json(directory / VOCABULARY_FILE)
+    run = _run_from(directory, description, vocabulary)
     model = None
     if with_model:
         import lstm_zoo.layers  # noqa: F401  (registers the zoo's classes for loading)
         import lstm_zoo.models.tagger  # noqa: F401
 
-        model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
+        try:
+            model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
+        except (ValueError, OSError, KeyError, TypeError, EOFError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"{directory / MODEL_FILE}: cannot be loaded ({message})") from None
     return run, model
+
+
+def _read_json(path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: corrupt (not UTF-8 text)") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: corrupt JSON ({error})") from None
+
+
+_FIELD_TYPES = {
+    "task": str,
+    "labels": list,
+    "lowercase": bool,
+    "level": str,
+    "end_token": (str, type(None)),
+    "characters": (list, type(None)),
+    "settings": dict,
+    "metrics": dict,
+}
+
+
+def _run_from(directory, description, vocabulary):
+    """A Run from the parsed files; ValueError naming the file and field that is wrong."""
+    path = directory / RUN_FILE
+    if not isinstance(description, dict):
+        raise ValueError(
+            f"{path}: corrupt (a JSON object expected, got {type(description).__name__})"
+        )
+    unknown = sorted(set(description) - set(_FIELD_TYPES))
+    if unknown:
+        raise ValueError(f"{path}: corrupt (unknown fields {', '.join(unknown)})")
+    if "task" not in description:
+        raise ValueError(f"{path}: corrupt (no task)")
+    for name, kind in _FIELD_TYPES.items():
+        if name in description and not isinstance(description[name], kind):
+            got = type(description[name]).__name__
+            raise ValueError(f"{path}: corrupt ({name} has the wrong type, {got})")
+    if description["task"] not in ("lm", "sentiment", "tagger"):
+        raise ValueError(
+            f"{path}: corrupt (task {description['task']!r} is not lm, sentiment or tagger)"
+        )
+    if description.get("level", "word") not in ("word", "char"):
+        raise ValueError(f"{path}: corrupt (level {description['level']!r} is not word or char)")
+    for name, tokens in (("vocabulary", vocabulary), ("labels", description.get("labels", []))):
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            file = directory / VOCABULARY_FILE if name == "vocabulary" else path
+            raise ValueError(f"{file}: corrupt ({name} must be a list of strings)")
+    if len(vocabulary) < 2:
+        raise ValueError(f"{directory / VOCABULARY_FILE}: corrupt (fewer than 2 tokens)")
+    return Run(vocabulary=vocabulary, **description)

@@ -9,6 +9,10 @@ history.csv and training_curves.png.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -29,7 +33,9 @@ class TrainOptions:
     Model: `cell` (registry name), `preset`, `units`, `num_layers`, `bidirectional`
     (sentiment), `crf` and `char_features` (tagger), `embeddings_path` (vector file), `level`
     ("word"/"char", lm), `lowercase`, `max_vocabulary`. Training: `epochs` (default: the
-    preset's, or 3), `batch_size`, `num_steps` (lm), `learning_rate`, `seed`.
+    preset's, or 3), `batch_size`, `num_steps` (lm), `learning_rate`, `seed`. Distribution
+    and faults: `strategy` ("default", "mirrored", "multi-worker" or a tf.distribute.Strategy;
+    see `lstm_zoo.distribute`), `backup_every` (steps between backups of the training state).
     """
 
     train_path: str | None = None
@@ -53,10 +59,19 @@ class TrainOptions:
     char_features: bool = False
     learning_rate: float | None = None
     seed: int = 0
+    strategy: object = "default"
+    backup_every: int = 100
 
 
-def train(task, output="runs/latest", verbose=1, log=print, **options):
+def train(task, output="runs/latest", verbose=1, log=print, overwrite=False, **options):
     """Train `task` ("lm", "sentiment" or "tagger") and write the run directory `output`.
+
+    The run is written into `OUTPUT.partial` beside `output` and renamed into place once it
+    is complete; an existing `output` is replaced only with `overwrite=True` (and only then).
+    The training state is backed up in `OUTPUT.partial/backup` every `backup_every` steps and
+    at each epoch's end: the same call after a crash or a kill resumes there (weights,
+    optimizer, random-generator states, carried recurrent states, data order) and finishes
+    with the weights an uninterrupted run would have.
 
     Args:
         **options: the fields of `TrainOptions`.
@@ -70,8 +85,13 @@ def train(task, output="runs/latest", verbose=1, log=print, **options):
     if unknown:
         raise ValueError(f"unknown training options: {', '.join(unknown)}")
     o = TrainOptions(**options)
-    if o.train_path is None and o.tfds_name is None:
-        raise ValueError("give training data: a local file (--train) or a tfds name (--tfds)")
+    check_options(task, o)
+    from lstm_zoo import distribute
+
+    strategy = distribute.make_strategy(o.strategy)  # first: multi-worker configures TF
+    output = Path(output)
+    chief = distribute.is_chief(strategy)
+    partial = _prepare_output(output, task, o, overwrite, chief, distribute.worker_index(strategy))
     keras.utils.set_random_seed(o.seed)
     settings = {
         "cell": o.cell,
@@ -82,34 +102,144 @@ def train(task, output="runs/latest", verbose=1, log=print, **options):
         },
         "tfds": o.tfds_name,
         "seed": o.seed,
+        "strategy": o.strategy if isinstance(o.strategy, str) else type(o.strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
     }
     trainer = {"lm": _train_language_model, "sentiment": _train_sentiment, "tagger": _train_tagger}
-    arguments = {k: v for k, v in asdict(o).items() if k not in ("epochs", "seed")}
-    run, model, data = trainer[task](**arguments, settings=settings, log=log)
+    arguments = {
+        k: v
+        for k, v in asdict(o).items()
+        if k not in ("epochs", "seed", "strategy", "backup_every")
+    }
+    with strategy.scope():
+        run, model, data = trainer[task](
+            **arguments, seed=o.seed, strategy=strategy, settings=settings, log=log
+        )
     epochs = o.epochs or data.pop("epochs", 3)
     data.pop("epochs", None)
-    output = Path(output)
-    save_run(output, run)  # vocabulary first: a crash mid-training keeps a readable run
-    history = model.fit(
-        data["train"],
-        validation_data=data.get("valid"),
-        epochs=epochs,
-        verbose=verbose,
-        shuffle=False,  # tf.data pipelines shuffle themselves; LM windows must stay in order
-        callbacks=_callbacks(output, data.pop("callbacks", [])),
-    )
     run.settings["epochs"] = epochs
+    save_run(partial, run)  # vocabulary first: a crash mid-training keeps a readable run
+    history = _fit_resumable(model, data, epochs, partial, o, strategy, verbose, chief, log)
     run.metrics = {k: float(v[-1]) for k, v in history.history.items()}
     if data.get("test") is not None:
         test = _evaluate(run, model, data["test"])
         run.metrics.update({f"test_{k}": v for k, v in test.items()})
         log("test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
-    save_run(output, run, model)
-    return run, model, history
+    final = data.get("single_replica_model", lambda m: m)(model)
+    save_run(partial, run, final)
+    if chief:
+        _finish_output(partial, output)
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+    return run, final, history
+
+
+def check_options(task, o):
+    """ValueError naming the option (and its flag) when a setting is out of range, does not
+    apply to `task`, or names a missing file: nothing is replaced by a default silently."""
+    ranges = {
+        "units": (1, 65536),
+        "num_layers": (1, 64),
+        "epochs": (1, 100_000),
+        "batch_size": (1, 1_000_000),
+        "num_steps": (1, 100_000),
+        "max_vocabulary": (3, None),
+        "seed": (0, 2**32 - 1),
+        "backup_every": (1, None),
+    }
+    for name, (low, high) in ranges.items():
+        value = getattr(o, name)
+        if value is None and name not in ("seed", "backup_every"):
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{_flag(name)} must be an integer; got {value!r}")
+        if value < low or (high is not None and value > high):
+            allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
+            extra = " (padding, unknown and one word)" if name == "max_vocabulary" else ""
+            raise ValueError(f"{_flag(name)} must be an integer {allowed}{extra}; got {value}")
+    if o.learning_rate is not None and not (
+        isinstance(o.learning_rate, (int, float)) and 0 < o.learning_rate <= 1000
+    ):
+        raise ValueError(f"{_flag('learning_rate')} must be in (0, 1000]; got {o.learning_rate}")
+    from lstm_zoo.layers.registry import available_recurrent_layers
+
+    if o.cell not in available_recurrent_layers():
+        known = ", ".join(available_recurrent_layers())
+        raise ValueError(f"{_flag('cell')} {o.cell!r} is not a registered layer ({known})")
+    if o.level not in ("word", "char"):
+        raise ValueError(f"{_flag('level')} must be word or char; got {o.level!r}")
+    only = {
+        "crf": ("tagger",),
+        "char_features": ("tagger",),
+        "bidirectional": ("sentiment",),
+        "num_steps": ("lm",),
+        "tfds_name": ("sentiment",),
+        "data_dir": ("sentiment",),
+        "preset": ("lm", "sentiment"),
+        "embeddings_path": ("sentiment", "tagger"),
+        "lowercase": ("sentiment", "tagger"),
+    }
+    for name, tasks in only.items():
+        if getattr(o, name) and task not in tasks:
+            raise ValueError(f"{_flag(name)} applies to --task {' or '.join(tasks)}, not {task}")
+    if o.level != "word" and task != "lm":
+        raise ValueError(f"{_flag('level')} char applies to --task lm, not {task}")
+    if o.preset is not None:
+        from lstm_zoo.models.presets import LANGUAGE_MODEL_PRESETS, SENTIMENT_PRESETS
+
+        known = LANGUAGE_MODEL_PRESETS if task == "lm" else SENTIMENT_PRESETS
+        if o.preset not in known:
+            raise ValueError(f"{_flag('preset')} {o.preset!r} is not one of {', '.join(known)}")
+    if o.train_path is None and o.tfds_name is None:
+        raise ValueError("give training data: a local file (--train) or a tfds name (--tfds)")
+    if o.train_path is not None and o.tfds_name is not None:
+        raise ValueError("give --train or --tfds, not both")
+    if o.data_dir and not o.tfds_name:
+        raise ValueError("--data-dir is the tfds data directory: it needs --tfds")
+    for name in ("train_path", "valid_path", "test_path", "embeddings_path"):
+        check_readable_file(getattr(o, name), _flag(name))
+    if o.data_dir is not None and not Path(o.data_dir).is_dir():
+        raise ValueError(f"{_flag('data_dir')} {o.data_dir}: no such directory")
+    from lstm_zoo.distribute import STRATEGY_NAMES
+
+    if isinstance(o.strategy, str) and o.strategy not in STRATEGY_NAMES:
+        raise ValueError(f"{_flag('strategy')} must be one of {', '.join(STRATEGY_NAMES)}")
+
+
+_FLAGS = {
+    "train_path": "--train",
+    "valid_path": "--valid",
+    "test_path": "--test",
+    "tfds_name": "--tfds",
+    "num_layers": "--layers",
+    "embeddings_path": "--embeddings",
+}
+
+
+def _flag(name):
+    """'units (--units)': the option's name in the API and on the command line."""
+    return f"{name} ({_FLAGS.get(name, '--' + name.replace('_', '-'))})"
+
+
+def check_readable_file(path, what="file"):
+    """ValueError unless `path` (if given) is a file this process can read."""
+    if path is None:
+        return
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{what} {path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"{what} {path}: not a file")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise ValueError(f"{what} {path}: cannot be read ({error.strerror})") from None
 
 
 def evaluate(run_directory, data_path, log=print):
     """Metrics of a trained run on a data file of its task (same format as its training)."""
+    check_readable_file(data_path, "data")
     run, model = load_run(run_directory)
     data = _dataset_for(run, model, data_path)
     metrics = _evaluate(run, model, data)
@@ -117,16 +247,262 @@ def evaluate(run_directory, data_path, log=print):
     return metrics
 
 
-def _callbacks(output, extra):
+# ------------------------------------------------------------------ run directory, resume
+
+PARTIAL_SUFFIX, OLD_SUFFIX, OPTIONS_FILE, COMPLETE_FILE = (
+    ".partial",
+    ".old",
+    "train-options.json",
+    ".complete",
+)
+
+
+def partial_directory(output):
+    """Where a run to `output` is written until it is complete: `OUTPUT.partial` beside it."""
+    output = Path(output)
+    return output.with_name(output.name + PARTIAL_SUFFIX)
+
+
+def _options_record(task, o):
+    record = {"task": task, **asdict(o)}
+    if not isinstance(o.strategy, str):
+        record["strategy"] = type(o.strategy).__name__
+    return json.loads(json.dumps(record, default=str))
+
+
+def _prepare_output(output, task, o, overwrite, chief, worker):
+    """The directory to write into (OUTPUT.partial; a scratch one on other workers); refuses
+    an existing OUTPUT without `overwrite` and a partial run made with other options."""
+    partial = partial_directory(output)
+    old = output.with_name(output.name + OLD_SUFFIX)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output}: exists and is not a directory")
+    if not output.exists() and old.is_dir() and (partial / COMPLETE_FILE).exists():
+        _finish_output(partial, output)  # a previous swap was cut short: finish it
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise ValueError(
+            f"--output {output}: exists and is not empty; give --overwrite to replace it "
+            "(the old run is kept until the new one is complete)"
+        )
+    record = _options_record(task, o)
+    if chief:
+        if partial.exists() and (partial / COMPLETE_FILE).exists():
+            shutil.rmtree(partial)  # finished but not moved, and OUTPUT was replaced since
+        if partial.exists():
+            try:
+                before = json.loads((partial / OPTIONS_FILE).read_text())
+            except (OSError, ValueError):
+                before = None
+            if before != record:
+                raise ValueError(
+                    f"{partial}: holds an interrupted run with other options (or none); "
+                    "rerun the same command to resume it, or delete it"
+                )
+        partial.mkdir(parents=True, exist_ok=True)
+        _write_atomic(partial / OPTIONS_FILE, json.dumps(record, indent=2))
+        return partial
+    return Path(tempfile.mkdtemp(prefix=f"lstm-zoo-worker-{worker}-"))
+
+
+def _write_atomic(path, text):
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(text)
+    os.replace(scratch, path)
+
+
+def _finish_output(partial, output):
+    """Move the complete run `partial` to `output`; the old run is removed only after."""
+    for name in ("backup", OPTIONS_FILE):
+        target = partial / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    (partial / COMPLETE_FILE).touch()
+    old = output.with_name(output.name + OLD_SUFFIX)
+    if output.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(output, old)
+    os.replace(partial, output)
+    (output / COMPLETE_FILE).unlink()
+    if old.exists():
+        shutil.rmtree(old)
+
+
+class _TrainingState(keras.callbacks.Callback):
+    """Backs up (and restores) everything a resumed run needs to continue exactly: model and
+    optimizer variables (random-generator states included), each replica's carried recurrent
+    states and the position (epoch, batch) in the data. Files are replaced atomically."""
+
+    def __init__(self, directory, every, strategy, write):
+        super().__init__()
+        self.directory, self.every, self.strategy, self.write = directory, every, strategy, write
+        self.epoch, self.offset, self.since = 0, 0, 0
+        self.pending_states = None
+
+    # What is saved.
+    def _variables(self):
+        return list(self.model.variables) + list(self.model.optimizer.variables)
+
+    def _state_variables(self):
+        from lstm_zoo.distribute import stateful_layers
+
+        return [s for layer in stateful_layers(self.model) for s in layer.states]
+
+    def save(self, epoch, batch):
+        from lstm_zoo.distribute import local_values
+
+        arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self._variables())}
+        for i, state in enumerate(self._state_variables()):
+            for r, value in enumerate(local_values(state)):
+                arrays[f"s{i}_{r}"] = value.numpy()
+        if not self.write:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        scratch = self.directory / "state.tmp.npz"
+        np.savez(scratch, **arrays)
+        os.replace(scratch, self.directory / "state.npz")
+        _write_atomic(self.directory / "position.json", json.dumps([epoch, batch]))
+
+    def load(self):
+        """(epoch, batches done in it) of the backup, restoring the variables; (0, 0) if none."""
+        from lstm_zoo.distribute import local_values
+
+        position = self.directory / "position.json"
+        if not position.exists():
+            return 0, 0
+        epoch, batch = json.loads(position.read_text())
+        optimizer = self.model.optimizer
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        with np.load(self.directory / "state.npz") as arrays:
+            for i, variable in enumerate(self._variables()):
+                variable.assign(arrays[f"v{i}"])
+            states = []
+            for i, state in enumerate(self._state_variables()):
+                replicas = local_values(state)
+                states.append([arrays[f"s{i}_{r}"] for r in range(len(replicas))])
+        self.pending_states = states if batch else None
+        return epoch, batch
+
+    # When.
+    def on_epoch_begin(self, epoch, logs=None):
+        from lstm_zoo.distribute import local_values
+
+        self.epoch, self.since = epoch, 0
+        if self.pending_states is not None:  # after the epoch's reset: the carried states
+            for state, values in zip(self._state_variables(), self.pending_states):
+                for replica, value in zip(local_values(state), values):
+                    replica.assign(value)
+            self.pending_states = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.since += 1
+        if self.since >= self.every:
+            self.since = 0
+            self.save(self.epoch, self.offset + batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.offset = 0
+        self.save(epoch + 1, 0)
+
+
+class _Progress(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, counting epochs over all the `fit` calls of one run."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.total_epochs = epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.total_epochs
+
+
+def _fit_resumable(model, data, epochs, partial, o, strategy, verbose, chief, log):
+    """model.fit epoch by epoch (each epoch's data order a function of seed and epoch), from
+    the backup in `partial` if there is one."""
+    state = _TrainingState(partial / "backup", o.backup_every, strategy, write=chief)
+    state.set_model(model)
+    start, skip = state.load()
+    if start or skip:
+        log(f"resuming from {partial / 'backup'}: epoch {start + 1}, after {skip} batches")
+    callbacks = _callbacks(partial, data.get("callbacks", []), resumed_epochs=start)
+    callbacks += [state] + ([_Progress(epochs)] if verbose else [])
+    history = keras.callbacks.History()
+    history.history = _history_rows(partial / "history.csv") if start else {}
+    history.epoch = list(range(start))
+    for epoch in range(start, epochs):
+        train_data = data["train"](epoch) if callable(data["train"]) else data["train"]
+        if epoch == start and skip:
+            train_data, state.offset = train_data.skip(skip), skip
+        fitted = model.fit(
+            _sharded(train_data),
+            validation_data=_sharded(data.get("valid")),
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            verbose=verbose,
+            shuffle=False,  # the order is the pipeline's (LM windows must stay in order)
+            callbacks=callbacks,
+        )
+        history.epoch.append(epoch)
+        for key, values in fitted.history.items():
+            history.history.setdefault(key, []).extend(values)
+    history.set_model(model)
+    return history
+
+
+def _sharded(dataset):
+    if dataset is None:
+        return None
+    from lstm_zoo.distribute import shard_by_data
+
+    return shard_by_data(dataset)
+
+
+def _history_rows(path):
+    """The per-epoch metrics of history.csv (what a resumed run had before it stopped)."""
+    import csv
+
+    if not path.exists():
+        return {}
+    rows = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            for key, value in row.items():
+                if key != "epoch":
+                    rows.setdefault(key, []).append(float(value))
+    return rows
+
+
+def _callbacks(output, extra, resumed_epochs=0):
     from lstm_zoo.plots import TrainingCurvesPNG
 
+    class Curves(TrainingCurvesPNG):  # one figure over all the fit calls of a run
+        def on_train_begin(self, logs=None):
+            pass
+
+    curves = Curves(str(output / "training_curves.png"))
+    csv_path = output / "history.csv"
+    if csv_path.exists():  # keep the rows of the epochs before the backup, no others
+        lines = csv_path.read_text().splitlines(keepends=True)
+        kept = lines[: 1 + resumed_epochs] if resumed_epochs else []
+        _write_atomic(csv_path, "".join(kept))
+        if not kept:
+            csv_path.unlink()
+    if resumed_epochs:
+        rows = _history_rows(csv_path)
+        count = len(next(iter(rows.values()), []))
+        curves.epochs = list(range(count))
+        curves.logs = [{k: v[i] for k, v in rows.items()} for i in range(count)]
     (output / "checkpoints").mkdir(parents=True, exist_ok=True)
     return [
         *extra,
         keras.callbacks.ModelCheckpoint(str(output / "checkpoints" / "epoch-{epoch:03d}.keras")),
         keras.callbacks.TensorBoard(str(output / "logs")),
-        keras.callbacks.CSVLogger(str(output / "history.csv")),
-        TrainingCurvesPNG(str(output / "training_curves.png")),
+        keras.callbacks.CSVLogger(str(output / "history.csv"), append=True),
+        curves,
     ]
 
 
@@ -180,11 +556,13 @@ def _train_language_model(
     max_vocabulary,
     level,
     learning_rate,
+    strategy,
     settings,
     log,
     **_,
 ):
     from lstm_zoo.data import lm_windows, read_lm_tokens
+    from lstm_zoo.distribute import make_states_per_replica, per_replica_batch
     from lstm_zoo.models import (
         EpochLearningRateDecay,
         ResetStatesAtEpochAndEvaluation,
@@ -214,14 +592,29 @@ def _train_language_model(
     data = {"train": windows(train_path, train_tokens), "epochs": training["epochs"]}
     data["valid"] = windows(valid_path) if valid_path else None
     data["test"] = windows(test_path) if test_path else None
-    model = language_model(
-        len(vocabulary),
-        cell=cell,
-        batch_size=batch_size,
-        num_steps=num_steps,
-        stateful=True,
-        **model_args,
-    )
+    replica_batch = per_replica_batch(batch_size, strategy)
+
+    def build(rows):
+        return language_model(
+            len(vocabulary),
+            cell=cell,
+            batch_size=rows,
+            num_steps=num_steps,
+            stateful=True,
+            **model_args,
+        )
+
+    model = build(replica_batch)  # each replica carries the state of its rows of the batch
+    make_states_per_replica(model, strategy)
+    if replica_batch != batch_size:
+
+        def single_replica_model(trained):  # what run directories hold: the global batch
+            with keras.device("cpu"):
+                single = build(batch_size)
+            single.set_weights(trained.get_weights())
+            return single
+
+        data["single_replica_model"] = single_replica_model
     compile_language_model(
         model,
         learning_rate or training["learning_rate"],
@@ -285,6 +678,7 @@ def _train_sentiment(
     embeddings_path,
     bidirectional,
     learning_rate,
+    seed,
     settings,
     log,
     **_,
@@ -310,9 +704,14 @@ def _train_sentiment(
     batch_size = batch_size or 32
     run = Run("sentiment", vocabulary, labels=label_names, lowercase=lowercase, settings=settings)
     data = {
-        k: _dataset_for(run, None, None, (t, y), batch_size, shuffle=k == "train")
+        k: _dataset_for(run, None, None, (t, y), batch_size)
         for k, (t, y, _) in read.items()
+        if k != "train"
     }
+    texts, labels = read["train"][:2]
+    data["train"] = lambda epoch: _dataset_for(
+        run, None, None, _in_epoch_order((texts, labels), seed, epoch), batch_size
+    )
     data["epochs"] = 3
     shape = {"embeddings": matrix, "vocab_size": None if matrix is not None else len(vocabulary)}
     if preset:
@@ -358,6 +757,7 @@ def _train_tagger(
     crf,
     char_features,
     learning_rate,
+    seed,
     settings,
     log,
     **_,
@@ -386,9 +786,11 @@ def _train_tagger(
         "tagger", words, labels=tags, lowercase=lowercase, characters=characters, settings=settings
     )
     data = {
-        k: _dataset_for(run, None, None, s, batch_size, shuffle=k == "train")
-        for k, s in read.items()
+        k: _dataset_for(run, None, None, s, batch_size) for k, s in read.items() if k != "train"
     }
+    data["train"] = lambda epoch: _dataset_for(
+        run, None, None, _in_epoch_order(read["train"], seed, epoch), batch_size
+    )
     data["epochs"] = 3
     model = sequence_tagger(
         len(tags),
@@ -407,6 +809,16 @@ def _train_tagger(
 
 
 # ------------------------------------------------------------------ data for a run
+
+
+def _in_epoch_order(examples, seed, epoch):
+    """The training examples shuffled for `epoch`: a function of (seed, epoch) alone, so a
+    resumed run sees each epoch in the order the interrupted one did."""
+    if isinstance(examples, tuple):  # (texts, labels)
+        order = np.random.default_rng([seed, epoch]).permutation(len(examples[0]))
+        return [examples[0][i] for i in order], np.asarray(examples[1])[order]
+    order = np.random.default_rng([seed, epoch]).permutation(len(examples))
+    return [examples[i] for i in order]
 
 
 def _read_splits(reader, train_path, valid_path, test_path):
