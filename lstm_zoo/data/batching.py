@@ -52,6 +52,8 @@ def length_bucket_boundaries(lengths, num_buckets=8):
     Returns:
         A strictly increasing list of ints for `bucket_boundaries`.
     """
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)):
+        raise ValueError(f"num_buckets must be an integer >= 2; got num_buckets={num_buckets!r}")
     if num_buckets < 2:
         raise ValueError(f"num_buckets must be at least 2; got {num_buckets}")
     lengths = np.asarray(lengths)
@@ -87,6 +89,8 @@ def batch_by_length(
     Returns:
         The batched `tf.data.Dataset` (padded with 0).
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        raise ValueError(f"batch_size must be an integer >= 1; got batch_size={batch_size!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1; got {batch_size}")
     if bucket_boundaries is None:

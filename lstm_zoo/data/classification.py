@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.data.batching import batch_by_length, check_lengths_fit
+from lstm_zoo.data.checks import check_int, check_labels
 from lstm_zoo.data.files import check_file, gzip_problem, open_binary, read_lines
 
 PAD, OOV = "<pad>", "<oov>"
@@ -28,6 +29,7 @@ def read_label_text_lines(path, labels=("0", "1")):
     Raises:
         ValueError: an unknown label, a line without text, or an empty file (file and line).
     """
+    labels = check_labels("labels", labels)
     label_index = {label: i for i, label in enumerate(labels)}
     texts, targets = [], []
     for number, line in read_lines(path):
@@ -66,6 +68,9 @@ def read_text_label_csv(
             line).
     """
     path = check_file(path)
+    labels = check_labels("labels", labels)
+    if text_column == label_column:
+        raise ValueError(f"text_column and label_column are both {text_column!r}")
     label_index = {label: i for i, label in enumerate(labels)}
     texts, targets = [], []
     reader = None
@@ -108,7 +113,15 @@ def read_text_label_csv(
 
 
 def build_vocabulary(texts, max_size=None, min_count=1, lowercase=False):
-    """Tokens by frequency: index 0 = padding, 1 = out-of-vocabulary, then the words."""
+    """Tokens by frequency: index 0 = padding, 1 = out-of-vocabulary, then the words.
+
+    Raises:
+        ValueError: max_size < 3 (padding, out-of-vocabulary and one word) or min_count < 1.
+    """
+    check_int("max_size", max_size, low=3, none=True)
+    check_int("min_count", min_count, low=1)
+    if isinstance(texts, str):
+        raise ValueError("texts must be a list of strings; got one string")
     counts = Counter(t for text in texts for t in _tokens(text, lowercase))
     ordered = [t for t in sorted(counts, key=lambda t: -counts[t]) if counts[t] >= min_count]
     if max_size is not None:
@@ -119,6 +132,9 @@ def build_vocabulary(texts, max_size=None, min_count=1, lowercase=False):
 def encode_texts(texts, vocabulary, lowercase=False, max_length=None):
     """Token ids per text (unknown words -> 1). Texts longer than `max_length` raise ValueError
     unless max_length is None; nothing is truncated silently."""
+    check_int("max_length", max_length, none=True)
+    if isinstance(texts, str):
+        raise ValueError("texts must be a list of strings; got one string")
     index = {t: i for i, t in enumerate(vocabulary)}
     encoded = []
     for position, text in enumerate(texts):
@@ -159,6 +175,11 @@ def classification_dataset(
     """
     if len(encoded) != len(labels):
         raise ValueError(f"{len(encoded)} texts but {len(labels)} labels")
+    check_int("batch_size", batch_size)
+    _check_class_ids(labels)
+    for position, ids in enumerate(encoded):
+        if len(ids) == 0:
+            raise ValueError(f"text {position} has no tokens (it would be all padding)")
     if pad_to_bucket_boundary and bucket_boundaries is not None:
         check_lengths_fit([len(ids) for ids in encoded], bucket_boundaries)
     ragged = tf.ragged.constant(encoded, dtype=tf.int32)
@@ -170,6 +191,14 @@ def classification_dataset(
         data, batch_size, ([None], []), bucket_boundaries, pad_to_bucket_boundary
     )
     return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_class_ids(labels):
+    array = np.asarray(labels)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise ValueError(f"labels must be a 1-D list of integer class ids; got {array.dtype}")
+    if array.size and array.min() < 0:
+        raise ValueError(f"labels: class id {int(array.min())} at {int(array.argmin())} is < 0")
 
 
 def _tokens(text, lowercase):
@@ -211,6 +240,8 @@ def raw_text_dataset(
     """
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    check_int("batch_size", batch_size)
+    _check_class_ids(labels)
     data = tf.data.Dataset.from_tensor_slices((list(texts), np.asarray(labels)))
     if shuffle:
         data = data.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)

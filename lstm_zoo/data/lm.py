@@ -12,6 +12,7 @@ from collections import Counter
 import numpy as np
 import tensorflow as tf
 
+from lstm_zoo.data.checks import check_int
 from lstm_zoo.data.files import read_lines
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
@@ -29,7 +30,7 @@ def read_lm_tokens(path, level="word", add_eos=True):
         ValueError: unknown level, unreadable file, or a file with no tokens.
     """
     if level not in ("word", "char"):
-        raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
+        raise ValueError(f"level must be 'word' or 'char'; got level={level!r}")
     tokens = []
     for _, line in read_lines(path):
         if level == "char":
@@ -55,17 +56,30 @@ class Vocabulary:
     """
 
     def __init__(self, tokens):
+        if isinstance(tokens, str):
+            raise ValueError(f"tokens must be a list of strings; got one string {tokens[:40]!r}")
         tokens = list(tokens)
+        bad = next((t for t in tokens if not isinstance(t, str) or not t), None)
+        if bad is not None:
+            raise ValueError(f"vocabulary tokens must be non-empty strings; got {bad!r}")
         if not tokens or tokens[0] != PAD:
             tokens = [PAD] + [t for t in tokens if t != PAD]
         if len(set(tokens)) != len(tokens):
-            raise ValueError("vocabulary tokens must be unique")
+            seen = set()
+            duplicate = next(t for t in tokens if t in seen or seen.add(t))
+            raise ValueError(f"vocabulary tokens must be unique; {duplicate!r} appears twice")
         self.tokens = tokens
         self.index = {t: i for i, t in enumerate(tokens)}
 
     @classmethod
     def from_tokens(cls, tokens, max_size=None, min_count=1):
-        """Most frequent first (ties in first-seen order), at most `max_size` with padding."""
+        """Most frequent first (ties in first-seen order), at most `max_size` with padding.
+
+        Raises:
+            ValueError: max_size < 2 (padding and one token) or min_count < 1.
+        """
+        check_int("max_size", max_size, low=2, none=True)
+        check_int("min_count", min_count, low=1)
         counts = Counter(tokens)
         ordered = sorted(counts, key=lambda t: -counts[t])  # stable: first-seen order on ties
         ordered = [t for t in ordered if counts[t] >= min_count and t != PAD]
@@ -90,7 +104,16 @@ class Vocabulary:
         return ids
 
     def decode(self, ids):
-        return [self.tokens[int(i)] for i in ids]
+        """Tokens of `ids`; ValueError naming the first id outside [0, len(self))."""
+        tokens = []
+        for position, token_id in enumerate(ids):
+            if not 0 <= int(token_id) < len(self.tokens):
+                raise ValueError(
+                    f"id {int(token_id)} (position {position}) is outside the vocabulary "
+                    f"[0, {len(self.tokens)})"
+                )
+            tokens.append(self.tokens[int(token_id)])
+        return tokens
 
 
 def lm_windows(ids, batch_size, num_steps):
@@ -105,9 +128,17 @@ def lm_windows(ids, batch_size, num_steps):
         A `tf.data.Dataset` of (inputs, targets), int32 [batch_size, num_steps], in order.
 
     Raises:
-        ValueError: the stream is too short for one batch.
+        ValueError: batch_size or num_steps < 1, ids not a 1-D integer stream or negative, or
+            a stream too short for one batch.
     """
-    ids = np.asarray(ids, dtype=np.int32)
+    check_int("batch_size", batch_size)
+    check_int("num_steps", num_steps)
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
+        raise ValueError(f"ids must be a 1-D stream of integer ids; got {ids.dtype} {ids.shape}")
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"ids: id {int(ids.min())} at position {int(ids.argmin())} is negative")
+    ids = ids.astype(np.int32)
     row_length = len(ids) // batch_size
     batches = (row_length - 1) // num_steps
     if batches < 1:

@@ -7,11 +7,22 @@ from collections import Counter
 import numpy as np
 import tensorflow as tf
 
+from lstm_zoo.data.batching import check_bucket_boundaries
+from lstm_zoo.data.checks import check_int
+
 PAD, OOV = "<pad>", "<oov>"
 
 
 def build_tagging_vocabularies(sentences, max_words=None, min_count=1, lowercase=False):
-    """(words, tags): words by frequency with 0 = padding, 1 = out-of-vocabulary; tags sorted."""
+    """(words, tags): words by frequency with 0 = padding, 1 = out-of-vocabulary; tags sorted.
+
+    Raises:
+        ValueError: max_words < 3 (padding, out-of-vocabulary and one word), min_count < 1, or
+            a sentence that is not a (words, tags) pair of equal lengths.
+    """
+    check_int("max_words", max_words, low=3, none=True)
+    check_int("min_count", min_count, low=1)
+    _check_pairs(sentences)
     counts = Counter(w.lower() if lowercase else w for words, _ in sentences for w in words)
     ordered = [w for w in sorted(counts, key=lambda w: -counts[w]) if counts[w] >= min_count]
     if max_words is not None:
@@ -22,6 +33,7 @@ def build_tagging_vocabularies(sentences, max_words=None, min_count=1, lowercase
 
 def encode_tagged(sentences, words, tags, lowercase=False):
     """(word ids, tag ids) per sentence; an unknown word -> 1, an unknown tag -> ValueError."""
+    _check_pairs(sentences)
     word_index = {w: i for i, w in enumerate(words)}
     tag_index = {t: i for i, t in enumerate(tags)}
     word_ids, tag_ids = [], []
@@ -42,6 +54,7 @@ def build_character_vocabulary(sentences, min_count=1):
         sentences: (words, tags) pairs or word lists.
         min_count: int. Rarer characters are left out (they encode as 1, unknown).
     """
+    check_int("min_count", min_count, low=1)
     counts = Counter(ch for words in _words_of(sentences) for w in words for ch in w)
     ordered = sorted((c for c in counts if counts[c] >= min_count), key=lambda c: (-counts[c], c))
     return [PAD, OOV] + ordered
@@ -69,6 +82,17 @@ def encode_characters(sentences, characters):
             sentence.append([index.get(ch, 1) for ch in word])
         encoded.append(sentence)
     return encoded
+
+
+def _check_pairs(sentences):
+    for number, sentence in enumerate(sentences):
+        if not (isinstance(sentence, (tuple, list)) and len(sentence) == 2):
+            raise ValueError(f"sentence {number}: expected a (words, tags) pair; got {sentence!r}")
+        words, tags = sentence
+        if isinstance(words, str) or isinstance(tags, str):
+            raise ValueError(f"sentence {number}: words and tags must be lists, not strings")
+        if len(words) != len(tags):
+            raise ValueError(f"sentence {number}: {len(words)} words but {len(tags)} tags")
 
 
 def _words_of(sentences):
@@ -106,8 +130,18 @@ def tagging_dataset(
             loops) meet few distinct lengths.
 
     Raises:
-        ValueError: a sentence whose words, tags or character lists differ in number.
+        ValueError: a sentence whose words, tags or character lists differ in number, an empty
+            sentence, a bad batch_size, bucket_boundaries or pad_time_to_multiple.
     """
+    check_int("batch_size", batch_size)
+    check_int("pad_time_to_multiple", pad_time_to_multiple, none=True)
+    if bucket_boundaries is not None:
+        bucket_boundaries = check_bucket_boundaries(bucket_boundaries)
+    if len(word_ids) != len(tag_ids):
+        raise ValueError(f"{len(word_ids)} sentences of word ids but {len(tag_ids)} of tag ids")
+    for number, words in enumerate(word_ids):
+        if len(words) == 0:
+            raise ValueError(f"sentence {number} has no words (it would be all padding)")
     for number, (words, tags) in enumerate(zip(word_ids, tag_ids, strict=True)):
         if len(words) != len(tags) or (
             char_ids is not None and len(char_ids[number]) != len(words)
@@ -160,6 +194,8 @@ def _ragged(rows, nested_lengths):
 
 def pad(sequences, value=0):
     """A [n, longest] int32 array of the sequences, right-padded with `value`."""
+    if len(sequences) == 0:
+        raise ValueError("pad: no sequences given")
     longest = max(len(s) for s in sequences)
     out = np.full((len(sequences), longest), value, dtype=np.int32)
     for i, s in enumerate(sequences):

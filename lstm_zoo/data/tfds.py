@@ -22,7 +22,22 @@ def load_tfds(name, split="train", data_dir=None, download=True, as_supervised=T
     """
     if name not in SUPPORTED:
         raise ValueError(f"unsupported dataset {name!r}; supported: {', '.join(SUPPORTED)}")
-    import tensorflow_datasets as tfds
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"split must be a split name such as 'train'; got split={split!r}")
+    if data_dir is not None and not download:
+        from pathlib import Path
+
+        if not Path(data_dir).is_dir():
+            raise ValueError(
+                f"data_dir={str(data_dir)!r}: no such directory (it should hold the prepared "
+                f"tensorflow-datasets files); offline, read local files: {SUPPORTED[name]}"
+            )
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise ValueError(
+            f"tensorflow-datasets is not installed; offline, read local files: {SUPPORTED[name]}"
+        ) from None
 
     try:
         return tfds.load(
