@@ -10,10 +10,12 @@ the same model (`model.export`, Keras 3's serving endpoint) with TensorFlow on o
 its size on disk and its median latency per call.
 
     python benchmarks/litert_latency.py      # prints a table, writes benchmarks/out/litert.json
+    python benchmarks/litert_latency.py --cells peephole,coupled --lengths 16,32,64
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -86,15 +88,28 @@ def savedmodel_row(model, cell, length, tokens, workdir):
     }
 
 
+def parse_arguments():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", default=",".join(CELLS), help="registry names, comma-separated")
+    parser.add_argument(
+        "--lengths", default=",".join(map(str, LENGTHS)), help="steps, comma-separated"
+    )
+    parser.add_argument("--output", default=OUTPUT, help="JSON file to write")
+    return parser.parse_args()
+
+
 def main():
+    arguments = parse_arguments()
+    cells = tuple(c for c in arguments.cells.split(",") if c)
+    lengths = tuple(int(n) for n in arguments.lengths.split(",") if n)
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     started = time.time()
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
-        for length in LENGTHS:
+        for length in lengths:
             tokens = np.random.RandomState(0).randint(1, VOCAB, size=(1, length)).astype("int32")
-            for cell in CELLS:
+            for cell in cells:
                 keras.utils.set_random_seed(0)
                 model = sentiment_classifier(
                     vocab_size=VOCAB, embedding_dim=EMBEDDING, cell=cell, units=UNITS
@@ -141,13 +156,14 @@ def main():
     machine = machine_description()
     print(f"\n{machine}, wall {wall:.0f} s")
     write_json(
-        OUTPUT,
+        arguments.output,
         {
             "settings": {
                 "vocab": VOCAB,
                 "embedding": EMBEDDING,
                 "units": UNITS,
-                "lengths": LENGTHS,
+                "cells": cells,
+                "lengths": lengths,
                 "batch": 1,
                 "threads": 1,
                 "warmup": WARMUP,

@@ -96,6 +96,7 @@ def export_litert(
     labels=None,
     lowercase=False,
     level="word",
+    overwrite=False,
 ):
     """Write `model` as a .tflite file with builtin ops only, and its vocabulary beside it.
 
@@ -118,6 +119,9 @@ def export_litert(
         labels: list of str or None. Class or tag names.
         lowercase: bool. Whether texts are lowercased before the lookup.
         level: "word" (whitespace tokens) or "char" (characters, for character LMs).
+        overwrite: bool. Replace an existing file (and its metadata); without it an existing
+            file is refused. Both files are written beside the target and renamed into place
+            once complete, so an interrupted export leaves the old files whole.
 
     Returns:
         A `LiteRTExport`.
@@ -126,6 +130,7 @@ def export_litert(
         ValueError: a bad argument (the message names it and its allowed values), a model
             that is not functional, or a layer that cannot be expressed with builtin ops (the
             message names it).
+        FileExistsError: `path` or its metadata file exists and `overwrite` is False.
     """
     _check_int("sequence_length", sequence_length, 1, 100_000)
     _check_int("batch_size", batch_size, 1, 100_000)
@@ -139,6 +144,12 @@ def export_litert(
         raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
     if not str(path).endswith(".tflite"):
         raise ValueError(f"path must end with .tflite; got {path!r}")
+    if not overwrite:
+        for existing in (path, metadata_path_for(path)):
+            if os.path.exists(existing):
+                raise FileExistsError(
+                    f"{existing} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+                )
 
     rebuilt, recurrences = litert_graph(
         model, sequence_length, batch_size, char_length, recurrence=recurrence
@@ -170,8 +181,6 @@ def export_litert(
 
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    with open(path, "wb") as file:
-        file.write(content)
     inputs = {
         name: (list(tensor.shape), str(tensor.dtype))
         for name, tensor in zip(input_names, tf.nest.flatten(rebuilt.input))
@@ -194,8 +203,10 @@ def export_litert(
         "recurrences": recurrences,
     }
     metadata_path = metadata_path_for(path)
-    with open(metadata_path, "w", encoding="utf-8") as file:
-        json.dump(metadata, file, ensure_ascii=False, indent=1)
+    _write_atomically(path, content)
+    _write_atomically(
+        metadata_path, json.dumps(metadata, ensure_ascii=False, indent=1).encode("utf-8")
+    )
     return LiteRTExport(
         path=str(path),
         metadata_path=metadata_path,
@@ -205,6 +216,20 @@ def export_litert(
         recurrences=recurrences,
         size_bytes=len(content),
     )
+
+
+def _write_atomically(path, content):
+    """Write bytes to a temporary file beside `path`, then rename it onto `path`."""
+    temporary = f"{path}.partial-{os.getpid()}"
+    try:
+        with open(temporary, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def _complete_fused_ops(content, pending):
@@ -528,7 +553,14 @@ def _choose(layer, recurrence, steps):
 def _fusable(layer):
     """Whether TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM computes `layer` exactly: an LSTM layer
     with Keras's weight layout, sigmoid gates, tanh cell and output, and no state outputs (the
-    fused op does not return its final cell state)."""
+    fused op does not return its final cell state).
+
+    The layer-normalised LSTM is not fusable although the op has layer-norm operands: TFLite
+    computes gate_k = act(g_k * normalize(x W_k + h U_k [+ p_k c]) + b_k), one normalisation
+    per gate of the *sum*, with a gain and no shift, and no normalisation of c_t; Ba et al.'s
+    cell (and Addons') normalises xW and hU *separately* over all four gates, with gain and
+    shift each, and normalises c_t before the output tanh. No setting of the op's operands
+    gives that function, so the layer gets the WHILE or unrolled loop."""
     return _fused_variant(layer) is not None
 
 

@@ -77,6 +77,27 @@ def test_every_cell_as_while_loop(name, tmp_path):
     _close(got["last"], expected["last"])
 
 
+def test_layer_norm_lstm_is_not_fused_and_existing_files_are_refused(tmp_path):
+    """TFLite's layer-norm operands normalise each gate's sum xW + hU (gain, no shift, no c_t
+    norm), not Ba et al.'s LN(xW) + LN(hU) and LN(c_t): "fused" gives this layer its WHILE loop.
+    A second export to the same file is refused unless overwrite=True, and leaves no partial
+    file."""
+    model = _layer_model("layer_norm_lstm")
+    path = str(tmp_path / "m.tflite")
+    info = export_litert(model, path, sequence_length=6, batch_size=4, recurrence="fused")
+    assert set(info.recurrences.values()) == {"while"}
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in info.ops
+    with pytest.raises(FileExistsError, match="m.tflite exists; pass overwrite=True"):
+        export_litert(model, path, sequence_length=6, batch_size=4, recurrence="fused")
+    (tmp_path / "m.tflite").unlink()
+    with pytest.raises(FileExistsError, match="m.json exists"):
+        export_litert(model, path, sequence_length=6, batch_size=4, recurrence="fused")
+    again = export_litert(model, path, sequence_length=5, batch_size=4, overwrite=True)
+    assert json.loads((tmp_path / "m.json").read_text())["sequence_length"] == 5
+    assert again.size_bytes == (tmp_path / "m.tflite").stat().st_size
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.tflite"]
+
+
 @pytest.mark.parametrize("name", ["peephole", "gru"])
 def test_unrolled_equals_keras(name, tmp_path):
     model = _layer_model(name)
