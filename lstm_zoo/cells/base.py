@@ -25,6 +25,8 @@ its layer and registry name too; `named_gates(saved)` names what `step` saved fo
 
 from __future__ import annotations
 
+import numbers
+
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
@@ -113,6 +115,17 @@ def read_value(weight):
     return ops.multiply(ops.convert_to_tensor(weight), 1) if hasattr(weight, "assign") else weight
 
 
+def _get(module, argument, identifier):
+    """`module.get(identifier)` with an error that names the argument."""
+    try:
+        return module.get(identifier)
+    except (ValueError, TypeError) as error:
+        kind = module.__name__.rsplit(".", 1)[-1]
+        raise ValueError(
+            f"`{argument}`: {identifier!r} is not a known Keras {kind[:-1]} ({error})"
+        ) from None
+
+
 def check_units(units):
     """Raise ValueError unless `units` is a positive integer."""
     if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
@@ -135,8 +148,8 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
             forget gate only).
         kernel_regularizer, recurrent_regularizer, bias_regularizer: Regularizers.
         kernel_constraint, recurrent_constraint, bias_constraint: Constraints.
-        dropout: float in [0, 1]. Fraction of the inputs dropped (one mask for all steps).
-        recurrent_dropout: float in [0, 1]. Fraction of h_{t-1} dropped before `h U`.
+        dropout: float in [0, 1). Fraction of the inputs dropped (one mask for all steps).
+        recurrent_dropout: float in [0, 1). Fraction of h_{t-1} dropped before `h U`.
         seed: int. Seed of the dropout masks.
     """
 
@@ -167,16 +180,21 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
     ):
         check_units(units)
         for arg, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0.0 <= float(rate) <= 1.0:
-                raise ValueError(f"`{arg}` must be in [0, 1]; got {arg}={rate!r}.")
+            # 1 is refused: the loops (as Keras's) apply dropout only for 0 < rate < 1.
+            if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
+                raise ValueError(f"`{arg}` must be a number in [0, 1); got {arg}={rate!r}.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ValueError(f"`seed` must be an int or None; got seed={seed!r}.")
         super().__init__(**kwargs)
         self.units = units
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
+        self.activation = _get(activations, "activation", activation)
+        self.recurrent_activation = _get(activations, "recurrent_activation", recurrent_activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_initializer = _get(initializers, "kernel_initializer", kernel_initializer)
+        self.recurrent_initializer = _get(
+            initializers, "recurrent_initializer", recurrent_initializer
+        )
+        self.bias_initializer = _get(initializers, "bias_initializer", bias_initializer)
         if unit_forget_bias is None:
             unit_forget_bias = self.has_forget_gate
         elif unit_forget_bias and not self.has_forget_gate:
@@ -185,12 +203,14 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
                 "nothing to act on; leave it out."
             )
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self.kernel_regularizer = _get(regularizers, "kernel_regularizer", kernel_regularizer)
+        self.recurrent_regularizer = _get(
+            regularizers, "recurrent_regularizer", recurrent_regularizer
+        )
+        self.bias_regularizer = _get(regularizers, "bias_regularizer", bias_regularizer)
+        self.kernel_constraint = _get(constraints, "kernel_constraint", kernel_constraint)
+        self.recurrent_constraint = _get(constraints, "recurrent_constraint", recurrent_constraint)
+        self.bias_constraint = _get(constraints, "bias_constraint", bias_constraint)
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
         self.seed = seed

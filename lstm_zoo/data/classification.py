@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.data.batching import batch_by_length, check_lengths_fit
-from lstm_zoo.data.checks import check_int, check_labels
+from lstm_zoo.validation import check_int, check_labels
 from lstm_zoo.data.files import check_file, gzip_problem, open_binary, read_lines
 
 PAD, OOV = "<pad>", "<oov>"

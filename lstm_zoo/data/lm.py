@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import tensorflow as tf
 
-from lstm_zoo.data.checks import check_int
+from lstm_zoo.validation import check_int
 from lstm_zoo.data.files import read_lines
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.data.batching import check_bucket_boundaries
-from lstm_zoo.data.checks import check_int
+from lstm_zoo.validation import check_int
 
 PAD, OOV = "<pad>", "<oov>"
 

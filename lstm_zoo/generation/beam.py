@@ -8,6 +8,7 @@ import tensorflow as tf
 from lstm_zoo.generation import topk
 from lstm_zoo.generation.samplers import Sampler, mask_padding
 from lstm_zoo.generation.step import run_prefix
+from lstm_zoo.validation import check_number
 
 _NEG_INF = float("-inf")
 
@@ -44,8 +45,7 @@ class BeamSampler(Sampler):
         super().__init__(temperature)
         if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
             raise ValueError(f"num_beams must be an integer >= 1; got num_beams={num_beams!r}")
-        if isinstance(length_penalty, bool) or not float(length_penalty) >= 0.0:
-            raise ValueError(f"length_penalty must be >= 0; got length_penalty={length_penalty!r}")
+        check_number("length_penalty", length_penalty, 0.0)
         self.num_beams = num_beams
         self.length_penalty = float(length_penalty)
         self.return_all_beams = bool(return_all_beams)

@@ -130,6 +130,8 @@ def generate(
     tokens, lengths = pad_prompts(prompts, max_length, getattr(step, "vocab_size", None))
     if seed is None:
         seed = int(np.random.randint(0, 2**31 - 1))
+    elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int or None; got seed={seed!r}")
     function = _compiled(step, sampler, max_length, end_token, bool(jit_compile))
     result = {k: v.numpy() for k, v in function(tokens, lengths, _as_seed(seed)).items()}
     sequences = [row[:n].tolist() for row, n in zip(result["tokens"], result["lengths"])]
@@ -175,6 +177,11 @@ def generate_text(
         raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
     if isinstance(prompts, str):
         raise ValueError("prompts must be a list of strings; got one string (wrap it in [ ])")
+    if not (hasattr(vocabulary, "encode") and hasattr(vocabulary, "index")):
+        raise ValueError(
+            "vocabulary must be a lstm_zoo.data.Vocabulary (Vocabulary(tokens) from a token "
+            f"list); got {type(vocabulary).__name__}"
+        )
     step = step_model(model)
     vocab_size = getattr(step, "vocab_size", None)
     if vocab_size is not None and len(vocabulary) != vocab_size:
@@ -187,6 +194,8 @@ def generate_text(
         end_token = vocabulary.index[end_token]
     ids = []
     for index, prompt in enumerate(prompts):
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt {index} must be a string; got {prompt!r}")
         pieces = prompt.split() if level == "word" else list(prompt)
         if not pieces:
             raise ValueError(f"prompt {index} ({prompt!r}) has no tokens")
@@ -314,6 +323,8 @@ def _as_seed(seed):
     if seed is None:
         return tf.zeros([2], tf.int64)
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if not -(2**63) <= int(seed) < 2**63:
+            raise ValueError(f"seed must fit in 64 bits, in [-2**63, 2**63); got seed={seed}")
         return tf.constant([0, int(seed)], tf.int64)
     seed = tf.convert_to_tensor(seed)
     if not seed.dtype.is_integer:

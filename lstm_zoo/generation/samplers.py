@@ -19,14 +19,14 @@ import tensorflow as tf
 
 from lstm_zoo.generation import topk
 from lstm_zoo.generation.step import run_prefix
+from lstm_zoo.validation import check_number
 
 _register = keras.saving.register_keras_serializable(package="lstm_zoo")
 
 
 def check_temperature(temperature):
-    if isinstance(temperature, bool) or not float(temperature) > 0.0:
-        raise ValueError(f"temperature must be > 0; got temperature={temperature!r}")
-    return float(temperature)
+    """`temperature` as a float; ValueError unless a finite number > 0."""
+    return check_number("temperature", temperature, 0.0, low_open=True)
 
 
 def mask_padding(logits):
@@ -217,8 +217,7 @@ class TopPSampler(Sampler):
 
     def __init__(self, p=0.9, k=None, temperature=1.0):
         super().__init__(temperature)
-        if isinstance(p, bool) or not 0.0 < float(p) <= 1.0:
-            raise ValueError(f"p must be in (0, 1]; got p={p!r}")
+        check_number("p", p, 0.0, 1.0, low_open=True)
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"k must be None or an integer >= 1; got k={k!r}")
         self.p = float(p)

@@ -22,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from lstm_zoo.validation import check_int
+
 
 def check_token_ids(ids, vocab_size, name="token ids"):
     """Raise ValueError unless every entry of the integer array `ids` is in [0, vocab_size).
@@ -124,6 +126,10 @@ def token_embedding(
     """
     if embeddings is None and vocab_size is None:
         raise ValueError("pass `embeddings` (a pretrained matrix) or `vocab_size`")
+    if vocab_size is not None:
+        check_int("vocab_size", vocab_size, low=2)
+    if embeddings is None:
+        check_int("embedding_dim", embedding_dim)
     initializer = "uniform"
     if embeddings is not None:
         try:

@@ -7,6 +7,7 @@ import keras
 from lstm_zoo.layers.embedding import ReversibleEmbedding
 from lstm_zoo.layers.registry import recurrent_layer
 from lstm_zoo.models.metrics import Perplexity
+from lstm_zoo.validation import check_bool, check_int, check_number
 
 
 def language_model(
@@ -48,13 +49,18 @@ def language_model(
     Returns:
         An uncompiled `keras.Model` (use `compile_language_model` or your own compile).
     """
-    if vocab_size < 2:
-        raise ValueError(f"vocab_size must be at least 2; got {vocab_size}")
-    if num_layers < 1:
-        raise ValueError(f"num_layers must be at least 1; got {num_layers}")
+    check_int("vocab_size", vocab_size, low=2)
+    check_int("num_layers", num_layers, low=1)
+    check_int("embedding_dim", embedding_dim, none=True)
+    check_number("dropout", dropout, 0.0, 1.0, high_open=True)
+    check_number("init_scale", init_scale, 0.0, low_open=True, none=True)
+    check_int("batch_size", batch_size, none=True)
+    check_int("num_steps", num_steps, none=True)
+    check_bool("tie_embeddings", tie_embeddings)
+    check_bool("stateful", stateful)
     if stateful and batch_size is None:
         raise ValueError("stateful=True needs a fixed batch_size")
-    embedding_dim = embedding_dim or units
+    embedding_dim = units if embedding_dim is None else embedding_dim
     init = keras.initializers.RandomUniform(-init_scale, init_scale) if init_scale else None
     weight_init = (
         {}

@@ -8,6 +8,7 @@ from lstm_zoo.layers.bidirectional import Bidirectional
 from lstm_zoo.layers.embedding import token_embedding
 from lstm_zoo.layers.pooling import MaskedGlobalPooling1D
 from lstm_zoo.layers.registry import recurrent_layer
+from lstm_zoo.validation import check_bool, check_int, check_number
 
 
 def sentiment_classifier(
@@ -52,8 +53,14 @@ def sentiment_classifier(
             layer's outputs, `lstm_zoo.layers.MaskedGlobalPooling1D`).
         embedding_dropout: float. Dropout on the embedded tokens (per step and feature).
     """
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2; got {num_classes}")
+    check_int("num_classes", num_classes, low=2)
+    check_int("num_layers", num_layers, low=1)
+    check_int("hidden_units", hidden_units, none=True)
+    check_number("dropout", dropout, 0.0, 1.0, high_open=True)
+    check_number("embedding_dropout", embedding_dropout, 0.0, 1.0, high_open=True)
+    check_bool("bidirectional", bidirectional)
+    if recurrent_kwargs is not None and not isinstance(recurrent_kwargs, dict):
+        raise ValueError(f"recurrent_kwargs must be a dict or None; got {recurrent_kwargs!r}")
     if pooling not in ("last", "max", "mean"):
         raise ValueError(f"pooling must be 'last', 'max' or 'mean'; got {pooling!r}")
 

@@ -11,6 +11,7 @@ from lstm_zoo.layers.crf import CRF
 from lstm_zoo.layers.embedding import token_embedding
 from lstm_zoo.layers.registry import recurrent_layer
 from lstm_zoo.models.metrics import TokenAccuracy
+from lstm_zoo.validation import check_bool, check_int, check_number
 
 
 def sequence_tagger(
@@ -65,10 +66,19 @@ def sequence_tagger(
             takes every batch shape without recompiling; the zoo layers compile their loops
             with XLA once per shape, and the number of words per batch changes every batch.
     """
-    if num_tags < 2:
-        raise ValueError(f"num_tags must be at least 2; got {num_tags}")
+    check_int("num_tags", num_tags, low=2)
+    check_int("num_layers", num_layers, low=1)
+    check_number("dropout", dropout, 0.0, 1.0, high_open=True)
+    check_bool("crf", crf)
+    check_bool("char_features", char_features)
+    if recurrent_kwargs is not None and not isinstance(recurrent_kwargs, dict):
+        raise ValueError(f"recurrent_kwargs must be a dict or None; got {recurrent_kwargs!r}")
     if char_features and char_vocab_size is None:
         raise ValueError("char_features=True needs char_vocab_size (the character vocabulary)")
+    if char_features:
+        check_int("char_vocab_size", char_vocab_size, low=3)
+        check_int("char_embedding_dim", char_embedding_dim)
+        check_int("char_units", char_units)
 
     # Layers.
     embedding = token_embedding(vocab_size, embeddings, embedding_dim, trainable_embeddings)

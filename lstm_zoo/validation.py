@@ -1,5 +1,5 @@
-"""Argument checks shared by the readers: one-line ValueErrors naming the argument and the
-allowed range."""
+"""Argument checks shared by the package (readers, factories, generation): one-line
+ValueErrors naming the argument and what is allowed."""
 
 from __future__ import annotations
 
@@ -45,3 +45,33 @@ def check_labels(name, labels):
     if len(set(labels)) != len(labels):
         raise ValueError(f"{name} has duplicates: {labels}")
     return labels
+
+
+def check_number(name, value, low=None, high=None, low_open=False, high_open=False, none=False):
+    """`value` as a finite float within the bounds given (open or closed), or None if `none`."""
+    if value is None and none:
+        return None
+    if low is not None and high is not None:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        allowed = f"in {left}{low:g}, {high:g}{right}"
+    elif low is not None:
+        allowed = f"{'>' if low_open else '>='} {low:g}"
+    else:
+        allowed = f"{'<' if high_open else '<='} {high:g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number {allowed}; got {name}={value!r}")
+    value = float(value)
+    if (
+        not math.isfinite(value)
+        or (low is not None and (value < low or (low_open and value == low)))
+        or (high is not None and (value > high or (high_open and value == high)))
+    ):
+        raise ValueError(f"{name} must be {allowed}; got {name}={value!r}")
+    return value
+
+
+def check_bool(name, value):
+    """`value` unless it is not a bool (0/1 and strings are refused: "False" is truthy)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {name}={value!r}")
+    return bool(value)
