@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _int_in(low, high=None):
     """An argparse type: an int in [low, high] (high None: no upper bound)."""
-    allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
+    allowed = f"in [{low}, {high}]" if high is not None else f">= {low}"
 
     def parse(text):
         try:
@@ -102,7 +102,7 @@ def _train(args):
 def _evaluate(args):
     from lstm_zoo.tasks import evaluate
 
-    _check_files(args.data)
+    _check_files(args.data, what="DATA")
     evaluate(args.run, args.data)
     return 0
 
@@ -275,11 +275,11 @@ def _demo(args):
     return main_demo(data=args.data, output=args.output, epochs=args.epochs, seed=args.seed)
 
 
-def _check_files(*paths):
+def _check_files(*paths, what="file"):
     from lstm_zoo.tasks import check_readable_file
 
     for path in paths:
-        check_readable_file(path, "file")
+        check_readable_file(path, what)
 
 
 def _check_export_output(path, overwrite, directory):
@@ -493,7 +493,11 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit status (2: bad arguments or files, one line on stderr)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # argparse's own errors (already printed) and --help
+        return stop.code
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return args.handler(args)

@@ -78,9 +78,13 @@ def load_run(directory, with_model=True):
     run = _run_from(directory, description, vocabulary)
     model = None
     if with_model:
+        import zipfile
+
         import lstm_zoo.layers  # noqa: F401  (registers the zoo's classes for loading)
         import lstm_zoo.models.tagger  # noqa: F401
 
+        if not zipfile.is_zipfile(directory / MODEL_FILE):
+            raise ValueError(f"{directory / MODEL_FILE}: corrupt (not a .keras zip archive)")
         try:
             model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
         except (ValueError, OSError, KeyError, TypeError, EOFError) as error:

@@ -154,7 +154,7 @@ def check_options(task, o):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError(f"{_flag(name)} must be an integer; got {value!r}")
         if value < low or (high is not None and value > high):
-            allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
+            allowed = f"in [{low}, {high}]" if high is not None else f">= {low}"
             extra = " (padding, unknown and one word)" if name == "max_vocabulary" else ""
             raise ValueError(f"{_flag(name)} must be an integer {allowed}{extra}; got {value}")
     if o.learning_rate is not None and not (

@@ -50,9 +50,9 @@ def test_cells_lists_every_registered_layer(capsys):
         ),
         (
             ["train", "--task", "sentiment", "--train", "/no/file"],
-            "lstm-zoo train: error: /no/file: no such file",
+            "lstm-zoo train: error: train_path (--train) /no/file: no such file",
         ),
-        (["evaluate", "/tmp", "/no/data"], "lstm-zoo evaluate: error: /no/data: no such file"),
+        (["evaluate", "/tmp", "/no/data"], "lstm-zoo evaluate: error: DATA /no/data: no such file"),
         (["generate", "/no/run"], "lstm-zoo generate: error: /no/run: not a run directory"),
         (["train", "--task", "lm"], "lstm-zoo train: error: give training data"),
     ],
