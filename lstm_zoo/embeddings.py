@@ -96,6 +96,8 @@ def load_embeddings(
             f"file_format must be one of {FORMATS} or None; got file_format={file_format!r}"
         )
     vocabulary = list(vocabulary)
+    if not vocabulary:
+        raise ValueError("vocabulary is empty; it needs at least the padding token")
     if isinstance(reserved, bool) or not isinstance(reserved, (int, np.integer)):
         raise ValueError(f"reserved must be an integer >= 0; got reserved={reserved!r}")
     if not 0 <= reserved <= len(vocabulary):
@@ -103,8 +105,6 @@ def load_embeddings(
             f"reserved must be in [0, {len(vocabulary)}] (the vocabulary size); "
             f"got reserved={reserved}"
         )
-    if not vocabulary:
-        raise ValueError("vocabulary is empty; it needs at least the padding token")
     bad = next((t for t in vocabulary if not isinstance(t, str)), None)
     if bad is not None:
         raise ValueError(f"vocabulary must hold strings; got {bad!r} ({type(bad).__name__})")

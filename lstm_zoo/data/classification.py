@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.data.batching import batch_by_length, check_lengths_fit
-from lstm_zoo.validation import check_int, check_labels
 from lstm_zoo.data.files import check_file, gzip_problem, open_binary, read_lines
+from lstm_zoo.validation import check_int, check_labels
 
 PAD, OOV = "<pad>", "<oov>"
 
@@ -76,7 +76,7 @@ def read_text_label_csv(
     reader = None
     try:
         with open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
+            reader = csv.DictReader(f, strict=True)  # an unclosed quote is an error
             for column in (text_column, label_column):
                 if column not in (reader.fieldnames or []):
                     raise ValueError(

@@ -12,8 +12,8 @@ from collections import Counter
 import numpy as np
 import tensorflow as tf
 
-from lstm_zoo.validation import check_int
 from lstm_zoo.data.files import read_lines
+from lstm_zoo.validation import check_int
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 
