@@ -502,7 +502,8 @@ def main(argv=None):
     try:
         return args.handler(args)
     except (ValueError, OSError) as error:
-        print(f"lstm-zoo {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())  # one line, whatever the error held
+        print(f"lstm-zoo {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"lstm-zoo {args.command}: interrupted", file=sys.stderr)

@@ -158,3 +158,38 @@ def local_values(variable):
     value = getattr(variable, "value", variable)
     value = getattr(variable, "_value", value)  # the tf.Variable under a Keras variable
     return tuple(getattr(value, "values", (value,)))
+
+
+def build_before_fit(model, strategy, dataset):
+    """Build the compiled metrics, losses and optimizer of `model` from one local batch.
+
+    Under MultiWorkerMirroredStrategy, Keras 3 (3.15) `fit` and `evaluate` first reduce a
+    distributed (inputs, targets) batch to build them, and that reduce fails on a tuple
+    ("Attempt to convert a value (PerReplica...)"). Built here from one batch of the replica's
+    size, the model skips that step. Its step logs become [1] vectors (see `_with_vector_logs`).
+    Nothing changes under the other strategies.
+    """
+    if not _is_multi_worker(strategy) or getattr(model, "_lstm_zoo_built_for_fit", False):
+        return
+    replicas = strategy.num_replicas_in_sync
+    batch = next(iter(dataset.take(1)))
+    local = tf.nest.map_structure(lambda t: t[: max(t.shape[0] // replicas, 1)], batch)
+    with strategy.scope():
+        model._symbolic_build(data_batch=local)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    for name in ("train_step", "test_step"):
+        setattr(model, name, _with_vector_logs(getattr(model, name)))
+    model._lstm_zoo_built_for_fit = True
+
+
+def _with_vector_logs(step):
+    """`step` with its scalar logs as [1] vectors: Keras reduces the step logs of a
+    MultiWorkerMirroredStrategy with a mean over axis 0, which a scalar does not have."""
+
+    def vector_logs(data):
+        logs = step(data)
+        return tf.nest.map_structure(
+            lambda v: tf.reshape(v, [1]) if tf.is_tensor(v) and v.shape.rank == 0 else v, logs
+        )
+
+    return vector_logs

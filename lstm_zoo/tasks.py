@@ -423,6 +423,8 @@ class _Progress(keras.callbacks.ProgbarLogger):
 def _fit_resumable(model, data, epochs, partial, o, strategy, verbose, chief, log):
     """model.fit epoch by epoch (each epoch's data order a function of seed and epoch), from
     the backup in `partial` if there is one."""
+    from lstm_zoo import distribute
+
     state = _TrainingState(partial / "backup", o.backup_every, strategy, write=chief)
     state.set_model(model)
     start, skip = state.load()
@@ -437,6 +439,7 @@ def _fit_resumable(model, data, epochs, partial, o, strategy, verbose, chief, lo
         train_data = data["train"](epoch) if callable(data["train"]) else data["train"]
         if epoch == start and skip:
             train_data, state.offset = train_data.skip(skip), skip
+        distribute.build_before_fit(model, strategy, train_data)
         fitted = model.fit(
             _sharded(train_data),
             validation_data=_sharded(data.get("valid")),
