@@ -93,3 +93,46 @@ def test_tagger_resumes_mid_epoch_in_the_same_data_order(tmp_path):
     argv += ["--backup-every", "2"]
     # 16 sentences: 8 batches an epoch; killed at step 7 of epoch 2, backed up at 6.
     _assert_resumes_exactly(tmp_path, argv, 8 + 7, [1, 6])
+
+
+def test_a_failed_overwrite_keeps_the_old_run_and_export_refuses_to_overwrite(
+    tmp_path, monkeypatch, capsys
+):
+    import keras
+
+    import lstm_zoo.tasks as tasks
+
+    sst = tmp_path / "sst.txt"
+    sst.write_text("1 a fine film\n0 a dull film\n" * 4)
+    run = tmp_path / "run"
+    argv = ["train", "--task", "sentiment", "--train", str(sst), "--units", "4", "--epochs", "1"]
+    argv += ["--output", str(run)]
+    assert cli.main(argv) == 0
+    before = (run / "model.keras").read_bytes()
+
+    assert cli.main(argv) == 2  # an existing run is not overwritten without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise OSError("disk full")
+
+    original = tasks._callbacks
+    monkeypatch.setattr(tasks, "_callbacks", lambda *a, **k: original(*a, **k) + [Crash()])
+    assert cli.main(argv + ["--overwrite", "--seed", "1"]) == 2
+    assert "disk full" in capsys.readouterr().err
+    assert (run / "model.keras").read_bytes() == before  # the old run is whole
+    assert (tmp_path / "run.partial").is_dir()
+
+    monkeypatch.setattr(tasks, "_callbacks", original)
+    assert cli.main(argv + ["--overwrite"]) == 2  # other options than the interrupted run's
+    assert "other options" in capsys.readouterr().err
+    assert cli.main(argv + ["--overwrite", "--seed", "1"]) == 0
+    assert (run / "model.keras").read_bytes() != before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "sst.txt"]
+
+    exported = tmp_path / "exported"
+    assert cli.main(["export", str(run), str(exported)]) == 0
+    assert cli.main(["export", str(run), str(exported)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert cli.main(["export", str(run), str(exported), "--overwrite"]) == 0
