@@ -160,7 +160,7 @@ def _export(args):
             raise ValueError(f"--samplers: {name!r} is not a sampler ({known})")
     run, model = load_run(args.run)
     task = {"lm": "generate", "sentiment": "classify", "tagger": "tag"}[run.task]
-    extra = {"overwrite": True} if _accepts(export_saved_model, "overwrite") else {}
+    extra = {"overwrite": args.overwrite} if _accepts(export_saved_model, "overwrite") else {}
     if not extra and args.overwrite and os.path.isdir(args.output):
         import shutil
 
@@ -508,6 +508,20 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"lstm-zoo {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        tf = sys.modules.get("tensorflow")
+        lost = tf is not None and isinstance(
+            error, (tf.errors.UnavailableError, tf.errors.AbortedError)
+        )
+        if not lost:
+            raise
+        reason = " ".join(str(error).split())[:300]
+        print(
+            f"lstm-zoo {args.command}: error: the cluster lost a worker ({reason}); start the "
+            "same command on every worker again to resume from the last backup",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

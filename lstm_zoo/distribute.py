@@ -193,3 +193,16 @@ def _with_vector_logs(step):
         )
 
     return vector_logs
+
+
+def agreed_position(strategy, position):
+    """The (epoch, batch) that every worker resumes from: the earliest of the workers' latest
+    backups (None if any worker has none), so all restart at the same step."""
+    if not _is_multi_worker(strategy):
+        return position
+    code = -1 if position is None else position[0] * 2**32 + position[1]
+    values = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([code], dtype=tf.int64)
+    )
+    earliest = int(tf.reduce_min(strategy.gather(values, axis=0)))
+    return None if earliest < 0 else (earliest // 2**32, earliest % 2**32)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -271,8 +270,9 @@ def _options_record(task, o):
 
 
 def _prepare_output(output, task, o, overwrite, chief, worker):
-    """The directory to write into (OUTPUT.partial; a scratch one on other workers); refuses
-    an existing OUTPUT without `overwrite` and a partial run made with other options."""
+    """The directory to write into (OUTPUT.partial; OUTPUT.partial-worker-K on the other
+    workers, removed at the end); refuses an existing OUTPUT without `overwrite` and a partial
+    run made with other options."""
     partial = partial_directory(output)
     old = output.with_name(output.name + OLD_SUFFIX)
     if output.exists() and not output.is_dir():
@@ -288,20 +288,21 @@ def _prepare_output(output, task, o, overwrite, chief, worker):
     if chief:
         if partial.exists() and (partial / COMPLETE_FILE).exists():
             shutil.rmtree(partial)  # finished but not moved, and OUTPUT was replaced since
-        if partial.exists():
-            try:
-                before = json.loads((partial / OPTIONS_FILE).read_text())
-            except (OSError, ValueError):
-                before = None
-            if before != record:
-                raise ValueError(
-                    f"{partial}: holds an interrupted run with other options (or none); "
-                    "rerun the same command to resume it, or delete it"
-                )
-        partial.mkdir(parents=True, exist_ok=True)
-        _write_atomic(partial / OPTIONS_FILE, json.dumps(record, indent=2))
-        return partial
-    return Path(tempfile.mkdtemp(prefix=f"lstm-zoo-worker-{worker}-"))
+    else:  # other workers keep their own backup beside (their own disk, or a shared one)
+        partial = partial.with_name(f"{partial.name}-worker-{worker}")
+    if partial.exists():
+        try:
+            before = json.loads((partial / OPTIONS_FILE).read_text())
+        except (OSError, ValueError):
+            before = None
+        if before != record:
+            raise ValueError(
+                f"{partial}: holds an interrupted run with other options (or none); "
+                "rerun the same command to resume it, or delete it"
+            )
+    partial.mkdir(parents=True, exist_ok=True)
+    _write_atomic(partial / OPTIONS_FILE, json.dumps(record, indent=2))
+    return partial
 
 
 def _write_atomic(path, text):
@@ -351,38 +352,65 @@ class _TrainingState(keras.callbacks.Callback):
         return [s for layer in stateful_layers(self.model) for s in layer.states]
 
     def save(self, epoch, batch):
+        """Write state.npz (one file: the position travels with the values); the backup
+        before stays as previous.npz until the next one is complete."""
         from lstm_zoo.distribute import local_values
 
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self._variables())}
         for i, state in enumerate(self._state_variables()):
             for r, value in enumerate(local_values(state)):
                 arrays[f"s{i}_{r}"] = value.numpy()
+        arrays["position"] = np.array([epoch, batch], dtype=np.int64)
         if not self.write:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        scratch = self.directory / "state.tmp.npz"
+        scratch, current = self.directory / "state.tmp.npz", self.directory / "state.npz"
         np.savez(scratch, **arrays)
-        os.replace(scratch, self.directory / "state.npz")
-        _write_atomic(self.directory / "position.json", json.dumps([epoch, batch]))
+        if current.exists():
+            os.replace(current, self.directory / "previous.npz")
+        os.replace(scratch, current)
+
+    def _backups(self):
+        """{(epoch, batch): path} of the complete backups here (current and previous)."""
+        found = {}
+        for name in ("previous.npz", "state.npz"):
+            path = self.directory / name
+            if path.exists():
+                try:
+                    with np.load(path) as arrays:
+                        found[tuple(int(p) for p in arrays["position"])] = path
+                except (OSError, ValueError, KeyError):
+                    continue  # torn or foreign: not a backup
+        return found
 
     def load(self):
-        """(epoch, batches done in it) of the backup, restoring the variables; (0, 0) if none."""
-        from lstm_zoo.distribute import local_values
+        """(epoch, batches done in it) of the backup, restoring the variables; (0, 0) if none.
 
-        position = self.directory / "position.json"
-        if not position.exists():
+        Under several workers, each reads its own backup and all resume from the earliest
+        step that every worker has (a worker killed between two backups is one behind)."""
+        from lstm_zoo.distribute import agreed_position, local_values
+
+        backups = self._backups()
+        latest = max(backups) if backups else None
+        position = agreed_position(self.strategy, latest)
+        if position is None:
             return 0, 0
-        epoch, batch = json.loads(position.read_text())
+        if position not in backups:
+            raise ValueError(
+                f"{self.directory}: the workers' backups do not meet (this one has "
+                f"{sorted(backups)}, the cluster resumes at {position}); delete the partial runs"
+            )
         optimizer = self.model.optimizer
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        with np.load(self.directory / "state.npz") as arrays:
+        with np.load(backups[position]) as arrays:
             for i, variable in enumerate(self._variables()):
                 variable.assign(arrays[f"v{i}"])
             states = []
             for i, state in enumerate(self._state_variables()):
                 replicas = local_values(state)
                 states.append([arrays[f"s{i}_{r}"] for r in range(len(replicas))])
+        epoch, batch = position
         self.pending_states = states if batch else None
         return epoch, batch
 
@@ -425,7 +453,7 @@ def _fit_resumable(model, data, epochs, partial, o, strategy, verbose, chief, lo
     the backup in `partial` if there is one."""
     from lstm_zoo import distribute
 
-    state = _TrainingState(partial / "backup", o.backup_every, strategy, write=chief)
+    state = _TrainingState(partial / "backup", o.backup_every, strategy, write=True)
     state.set_model(model)
     start, skip = state.load()
     if start or skip:

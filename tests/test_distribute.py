@@ -28,7 +28,7 @@ CONLLU = (
 ) * 4
 TASKS = {
     "lm": ["--task", "lm", "--train", "corpus.txt", "--valid", "corpus.txt", "--cell", "zoo_lstm"]
-    + ["--layers", "1", "--batch-size", "4", "--num-steps", "4", "--epochs", "2"],
+    + ["--layers", "1", "--batch-size", "4", "--num-steps", "4", "--epochs", "1"],
     "sentiment": ["--task", "sentiment", "--train", "sst.txt", "--cell", "zoo_lstm"]
     + ["--bidirectional", "--batch-size", "4", "--epochs", "1"],
     "tagger": ["--task", "tagger", "--train", "tiny.conllu", "--cell", "zoo_gru"]
@@ -117,57 +117,46 @@ def _free_ports(count):
             s.close()
 
 
-def _start_workers(directory, argv, workers=2):
+def _start_workers(directory, argv, workers=2, kill_worker=None, kill_after=None, log="worker"):
+    """Worker processes of one cluster on loopback ports; `kill_worker` SIGKILLs itself after
+    `kill_after` training steps (tests.test_resume.KILLER)."""
+    from tests.test_resume import KILLER
+
+    (directory / "killer.py").write_text(KILLER)
     ports = _free_ports(workers)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = []
     for index in range(workers):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        log = open(directory / f"worker-{index}.log", "w")
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "lstm_zoo.cli", *argv],
-                cwd=directory,
-                env=_env(TF_CONFIG=config),
-                stdout=log,
-                stderr=subprocess.STDOUT,
+        extra = {"KILL_AFTER": str(kill_after)} if index == kill_worker else {}
+        command = ["killer.py"] if index == kill_worker else ["-m", "lstm_zoo.cli"]
+        with open(directory / f"{log}-{index}.log", "w") as output:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, *command, *argv],
+                    cwd=directory,
+                    env=_env(TF_CONFIG=config, **extra),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
             )
-        )
     return processes
 
 
-def _wait(processes, directory, timeout):
+def _wait(processes, directory, timeout, log="worker"):
+    """(exit codes, logs) once all have ended; any still running after `timeout` is killed."""
     try:
         for process in processes:
             process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    logs = [(directory / f"worker-{i}.log").read_text() for i in range(len(processes))]
+    logs = [(directory / f"{log}-{i}.log").read_text() for i in range(len(processes))]
     return [p.returncode for p in processes], logs
-
-
-def test_language_model_under_multi_worker_strategy_on_loopback_equals_one_replica(
-    tmp_path, monkeypatch
-):
-    from lstm_zoo import cli
-
-    _write_data(tmp_path)
-    argv = COMMON + TASKS["lm"]
-    monkeypatch.chdir(tmp_path)
-    processes = _start_workers(tmp_path, argv + ["--strategy", "multi-worker", "--output", "two"])
-    assert cli.main(argv + ["--output", "one"]) == 0  # meanwhile: one replica in-process
-    codes, logs = _wait(processes, tmp_path, timeout=300)
-    assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
-    assert "wrote two" in logs[0] and "chief worker writes" in logs[1]
-    run, two = load_run(tmp_path / "two")
-    assert run.settings["replicas"] == 2 and run.settings["strategy"] == "multi-worker"
-    _, one = load_run(tmp_path / "one")
-    for a, b in zip(one.get_weights(), two.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-5)
-    assert sorted(p.name for p in tmp_path.iterdir() if "partial" in p.name) == []
 
 
 def test_tf_config_is_checked_with_a_message_naming_it(monkeypatch):
@@ -204,3 +193,40 @@ def test_the_global_batch_must_split_evenly_over_the_replicas():
     with pytest.raises(ValueError, match="--batch-size 5 must be a multiple of the 2 replicas"):
         distribute.per_replica_batch(5, Two())
     assert distribute.worker_index(tf.distribute.get_strategy()) == 0
+
+
+def test_multi_worker_run_resumes_after_a_worker_is_killed(tmp_path, monkeypatch):
+    """MultiWorkerMirroredStrategy, two workers on loopback: worker 1 is SIGKILLed mid-epoch,
+    the chief fails (its peer is gone: one line, exit 1), the same commands restarted resume
+    from the workers' backups and end with the weights of one replica trained without a stop
+    (so a multi-worker run equals one replica, kill or not)."""
+    from lstm_zoo import cli
+
+    _write_data(tmp_path)
+    argv = COMMON + TASKS["lm"]
+    argv[argv.index("--backup-every") + 1] = "4"
+    argv[argv.index("--epochs") + 1] = "2"
+    monkeypatch.chdir(tmp_path)
+    cluster = argv + ["--strategy", "multi-worker", "--output", "two"]
+    # 19 windows an epoch: killed after step 10 of epoch 2 (its backup after step 8).
+    first = _start_workers(tmp_path, cluster, kill_worker=1, kill_after=19 + 10, log="first")
+    assert cli.main(argv + ["--output", "one"]) == 0  # meanwhile: one replica, no stop
+    codes, logs = _wait(first[1:], tmp_path, timeout=240, log="first")
+    codes, logs = _wait(first, tmp_path, timeout=90, log="first")  # the chief: by itself
+    assert codes == [1, -9], "\n".join(log[-2000:] for log in logs)
+    assert "lstm-zoo train: error: the cluster lost a worker" in logs[0]
+    assert "Traceback" not in logs[0]
+    assert not (tmp_path / "two").exists()
+    for directory in ("two.partial", "two.partial-worker-1"):
+        with np.load(tmp_path / directory / "backup" / "state.npz") as state:
+            assert state["position"].tolist() == [1, 8], directory
+
+    second = _start_workers(tmp_path, cluster, log="second")
+    codes, logs = _wait(second, tmp_path, timeout=240, log="second")
+    assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
+    assert "resuming from" in logs[0] and "epoch 2, after 8 batches" in logs[0]
+    _, one = load_run(tmp_path / "one")
+    _, two = load_run(tmp_path / "two")
+    for a, b in zip(one.get_weights(), two.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
