@@ -435,6 +435,7 @@ GENERATION = [
     pytest.param(lambda s: generate(s, [[1, 0, 2]], 4), r"prompt 0, position 1: id 0 is padding or outside the vocabulary \[1, 6\)", id="prompt-padding"),
     pytest.param(lambda s: generate(s, [[1, 6]], 4), r"prompt 0, position 1: id 6 is padding or outside the vocabulary \[1, 6\)", id="prompt-id-too-large"),
     pytest.param(lambda s: generate(s, [[-1]], 4), r"prompt 0, position 0: id -1 is padding or outside", id="prompt-id-negative"),
+    pytest.param(lambda s: generate(s, [[2, 9]], 4, jit_compile=True), r"prompt 0, position 1: id 9 is padding or outside", id="prompt-id-xla"),
     pytest.param(lambda s: generate(s, [[1.5]], 4), r"prompt 0 holds non-integer ids", id="prompt-float-ids"),
     pytest.param(lambda s: generate(s, [1, 2], 4), r"prompts must be a batch \(a list of lists of ids\)", id="prompt-not-batch"),
     pytest.param(lambda s: generate(s, [], 4), r"no prompts given", id="no-prompts"),
@@ -526,11 +527,3 @@ def test_export_arguments_name_the_culprit(models, tmp_path, call, pattern):
         call(models, tmp_path)
     _check(error, pattern)
     assert not (tmp_path / "x").exists()  # nothing written
-
-
-def test_the_catalogue_has_at_least_seventy_cases():
-    tables = [
-        VECTOR_FILES, VECTOR_ARGUMENTS, TEXT_READERS, READER_ARGUMENTS, LAYER_ARGUMENTS,
-        ID_CASES, GENERATION, EXPORT,
-    ]  # fmt: skip
-    assert sum(len(table) for table in tables) >= 70
