@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 
+import lstm_zoo
 from lstm_zoo.models import language_model, sentiment_classifier, sequence_tagger
 
 TOKENS = np.array([[3, 1, 4, 1, 5], [2, 6, 0, 0, 0]], dtype="int32")
@@ -60,6 +62,7 @@ LOADER = textwrap.dedent(
     import lstm_zoo  # the only package import besides keras
 
     before = {k for k in keras.saving.get_custom_objects() if k.startswith("lstm_zoo>")}
+    modules = sorted(m for m in sys.modules if m.startswith("lstm_zoo"))
     directory = sys.argv[1]
     report = {}
     for name in json.loads(sys.argv[2]):
@@ -72,7 +75,8 @@ LOADER = textwrap.dedent(
         if isinstance(output, dict):
             output = output["emissions"]
         report[name] = float(np.max(np.abs(keras.ops.convert_to_numpy(output) - data["output"])))
-    print("RESULT", json.dumps({"differences": report, "registered": sorted(before)}))
+    result = {"differences": report, "registered": sorted(before), "modules": modules}
+    print("RESULT", json.dumps(result))
     """
 )
 
@@ -107,3 +111,12 @@ def test_every_factory_loads_in_a_fresh_process_after_import_lstm_zoo(tmp_path):
     # by `import lstm_zoo` alone.
     here = {k for k in keras.saving.get_custom_objects() if k.startswith("lstm_zoo>")}
     assert here <= set(report["registered"]), sorted(here - set(report["registered"]))
+    # And every module of the package that registers a class is imported by `import lstm_zoo`
+    # (a new module with a serializable class must be imported from lstm_zoo/__init__.py).
+    package = Path(lstm_zoo.__file__).parent
+    registering = {
+        ".".join(("lstm_zoo", *path.relative_to(package).with_suffix("").parts))
+        for path in package.rglob("*.py")
+        if "register_keras_serializable" in path.read_text()
+    }
+    assert registering <= set(report["modules"]), sorted(registering - set(report["modules"]))
