@@ -4,8 +4,9 @@ Training step = forward + backward + SGD update of a layer returning all steps, 
 mean(outputs^2); inference = forward only. Each step function is a tf.function, with or without
 jit_compile. Tokens/s = batch * steps / second (median over timed steps after warm-up, median
 over repeats); ratios are to keras.layers.LSTM measured in the same process and setting.
-torch.nn.LSTM joins when torch is installed. `lstm-zoo bench` and
-`benchmarks/recurrent_throughput.py` both run this.
+torch.nn.LSTM joins when torch is installed, in float32 and under
+`torch.autocast("cpu", torch.bfloat16)` (bf16 matmuls, float32 parameters and optimizer).
+`lstm-zoo bench` and `benchmarks/recurrent_throughput.py` both run this.
 """
 
 from __future__ import annotations
@@ -74,9 +75,17 @@ def keras_step_functions(name, jit_compile, shape, seed=0):
     return (lambda: train().numpy()), (lambda: infer().numpy())
 
 
-def torch_step_functions(shape):
-    """(train_step, infer_step, note) for torch.nn.LSTM; ImportError without torch."""
+def torch_step_functions(shape, bfloat16=False):
+    """(train_step, infer_step, note) for torch.nn.LSTM, float32 or under bf16 autocast;
+    ImportError without torch."""
+    import contextlib
+
     import torch
+
+    def precision():
+        if bfloat16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(shape.inputs, shape.units, batch_first=True)
@@ -85,12 +94,14 @@ def torch_step_functions(shape):
 
     def run_train():
         optimizer.zero_grad()
-        y, _ = lstm(x)
-        (y * y).mean().backward()
+        with precision():
+            y, _ = lstm(x)
+            loss = (y.float() * y.float()).mean()
+        loss.backward()
         optimizer.step()
 
     def run_infer():
-        with torch.no_grad():
+        with torch.no_grad(), precision():
             lstm(x)
 
     return run_train, run_infer, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
@@ -128,11 +139,12 @@ def throughput(
         for name in names:
             row = measure(name, jit, *keras_step_functions(name, jit, shape), baseline)
             baseline = baseline or row
-    try:
-        train, infer, _ = torch_step_functions(shape)
-    except ImportError:
-        return rows
-    measure("torch.nn.LSTM", None, train, infer, rows[0])
+    for bfloat16, label in ((False, "torch.nn.LSTM"), (True, "torch.nn.LSTM bf16")):
+        try:
+            train, infer, _ = torch_step_functions(shape, bfloat16=bfloat16)
+        except ImportError:
+            return rows
+        measure(label, None, train, infer, rows[0])
     return rows
 
 
