@@ -86,6 +86,12 @@ class LanguageModelStep(StepModel):
             raise ValueError(f"model {model.name!r} has no recurrent layer named 'encoder_0'")
         self.logits_layer = _get_layer(model, "logits")
         self.projection = _get_layer(model, "output_projection")
+        if self.logits_layer is None and "reverse" not in _call_arguments(self.embedding):
+            raise ValueError(
+                f"model {model.name!r} has no layer named 'logits' and its token_embedding "
+                f"({type(self.embedding).__name__}) cannot produce logits (reverse=True): not a "
+                "language model of lstm_zoo.models.language_model"
+            )
         self.vocab_size = int(self.embedding.input_dim)
         self.state_sizes = [_state_sizes(layer.cell) for layer in self.layers]
 
@@ -121,6 +127,12 @@ class LanguageModelStep(StepModel):
                 tuple(tf.where(keep, new, old) for new, old in zip(updated, layer_states))
             )
         return h, tuple(new_states)
+
+
+def _call_arguments(layer):
+    import inspect
+
+    return inspect.signature(layer.call).parameters
 
 
 def _get_layer(model, name):
