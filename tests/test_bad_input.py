@@ -39,7 +39,13 @@ from lstm_zoo.export import export_saved_model
 from lstm_zoo.generation import StepModel, generate, generate_text, get_sampler
 from lstm_zoo.layers import recurrent_layer
 from lstm_zoo.layers.embedding import ReversibleEmbedding, TokenEmbedding, token_embedding
-from lstm_zoo.models import language_model, sentiment_classifier, sequence_tagger
+from lstm_zoo.models import (
+    language_model,
+    language_model_preset,
+    sentiment_classifier,
+    sentiment_classifier_from_preset,
+    sequence_tagger,
+)
 
 VOCAB = ["<pad>", "<oov>", "the", "cat"]
 
@@ -336,6 +342,10 @@ LAYER_ARGUMENTS = [
     pytest.param(lambda: sentiment_classifier(embeddings=np.ones(4)), r"embeddings must be \[vocab, dim\] with both >= 1; got shape \(4,\)", id="sentiment-1d-matrix"),
     pytest.param(lambda: sentiment_classifier(embeddings=np.ones((4, 3)), vocab_size=5), r"vocab_size=5 but the embedding matrix has 4 rows", id="sentiment-size-mismatch"),
     pytest.param(lambda: sentiment_classifier(vocab_size=10, recurrent_kwargs=[("dropout", 0.1)]), r"recurrent_kwargs must be a dict or None", id="sentiment-recurrent-kwargs"),
+    pytest.param(lambda: sentiment_classifier_from_preset("seed-torch-lstmnet", vocab_size=5, unitz=2), r"unknown override 'unitz' for preset 'seed-torch-lstmnet'", id="preset-unknown-override"),
+    pytest.param(lambda: sentiment_classifier_from_preset("seed-lstm", vocab_size=5), r"Unknown sentiment preset 'seed-lstm'; known presets: seed-keras", id="preset-name"),
+    pytest.param(lambda: language_model_preset("ptb-tiny"), r"Unknown language-model preset 'ptb-tiny'; known presets: ptb-large", id="lm-preset-name"),
+    pytest.param(lambda: recurrent_layer("zoo_lstm", 4, unitz=3), r"Unrecognized keyword arguments passed to LSTMCell: \{'unitz': 3\}", id="unknown-layer-argument"),
     pytest.param(lambda: sequence_tagger(1, vocab_size=10), r"num_tags must be >= 2; got num_tags=1", id="tagger-tags"),
     pytest.param(lambda: sequence_tagger(3, vocab_size=10, num_layers=0), r"num_layers must be >= 1; got num_layers=0", id="tagger-no-layers"),
     pytest.param(lambda: sequence_tagger(3, vocab_size=10, dropout=float("nan")), r"dropout must be in \[0, 1\); got dropout=nan", id="tagger-dropout-nan"),

@@ -118,9 +118,18 @@ def sentiment_classifier_from_preset(name, embeddings=None, vocab_size=None, **o
     """`sentiment_classifier` with the arguments of the preset `name` (see presets.py);
     keyword `overrides` win (e.g. cell="peephole", num_classes=len(vocabulary)); a
     `recurrent_kwargs` override is merged into the preset's."""
+    import inspect
+
     from lstm_zoo.models.presets import sentiment_preset
 
     arguments = sentiment_preset(name)
+    known = set(inspect.signature(sentiment_classifier).parameters) - {"embeddings", "vocab_size"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown override {unknown[0]!r} for preset {name!r}; sentiment_classifier takes "
+            f"{', '.join(sorted(known))}"
+        )
     recurrent_kwargs = {**arguments.pop("layer_kwargs"), **overrides.pop("recurrent_kwargs", {})}
     arguments.update(overrides)
     return sentiment_classifier(
