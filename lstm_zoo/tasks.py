@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import keras
@@ -107,7 +107,7 @@ def train(task, output="runs/latest", verbose=1, log=print, overwrite=False, **o
     trainer = {"lm": _train_language_model, "sentiment": _train_sentiment, "tagger": _train_tagger}
     arguments = {
         k: v
-        for k, v in asdict(o).items()
+        for k, v in _shallow(o).items()
         if k not in ("epochs", "seed", "strategy", "backup_every")
     }
     with strategy.scope():
@@ -131,6 +131,11 @@ def train(task, output="runs/latest", verbose=1, log=print, overwrite=False, **o
     else:
         shutil.rmtree(partial, ignore_errors=True)
     return run, final, history
+
+
+def _shallow(o):
+    """The fields of `o` (dataclasses.asdict would deep-copy a Strategy instance)."""
+    return {f.name: getattr(o, f.name) for f in fields(o)}
 
 
 def check_options(task, o):
@@ -263,7 +268,7 @@ def partial_directory(output):
 
 
 def _options_record(task, o):
-    record = {"task": task, **asdict(o)}
+    record = {"task": task, **_shallow(o)}
     if not isinstance(o.strategy, str):
         record["strategy"] = type(o.strategy).__name__
     return json.loads(json.dumps(record, default=str))
@@ -503,7 +508,10 @@ def _history_rows(path):
         for row in csv.DictReader(handle):
             for key, value in row.items():
                 if key != "epoch":
-                    rows.setdefault(key, []).append(float(value))
+                    try:
+                        rows.setdefault(key, []).append(float(value))
+                    except (TypeError, ValueError):  # CSVLogger writes NA for a missing value
+                        rows[key].append(float("nan"))
     return rows
 
 
