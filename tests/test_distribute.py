@@ -101,7 +101,9 @@ def test_every_task_under_mirrored_strategy_equals_one_replica(tmp_path):
         timeout=400,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for name, figures in _results(result.stdout).items():
+    results = _results(result.stdout)
+    print("mirrored vs one replica:", results)  # shown with pytest -s
+    for name, figures in results.items():
         assert figures["max_abs"] < 1e-5, (name, figures)
         np.testing.assert_allclose(*figures["loss"], rtol=1e-5, err_msg=name)
 
