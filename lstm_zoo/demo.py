@@ -117,6 +117,7 @@ def main_demo(data=None, output="runs/demo", epochs=None, seed=0, cell="zoo_lstm
         seed=seed,
         verbose=2,
         log=log,
+        overwrite=True,  # the demo's own directory: each `make demo` replaces the last one
     )
     perplexities = history.history["val_perplexity"]
     log(
@@ -153,6 +154,7 @@ def main_demo(data=None, output="runs/demo", epochs=None, seed=0, cell="zoo_lstm
         samplers=("greedy", "top_k", "beam"),
         num_beams=4,
         end_token=run.end_token,
+        overwrite=True,
     )
     log(f"\nexported {saved_model}; serving it from a fresh TensorFlow-only process ...")
     served = serve_in_fresh_process(saved_model, PROMPTS, max_length)

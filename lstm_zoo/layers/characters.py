@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from lstm_zoo.layers.bidirectional import Bidirectional
+from lstm_zoo.layers.embedding import TokenEmbedding
 from lstm_zoo.layers.registry import recurrent_layer
 
 
@@ -51,8 +52,14 @@ class CharacterEncoder(keras.layers.Layer):
         self.units = int(units)
         self.cell = cell
         self.recurrent_kwargs = dict(recurrent_kwargs or {})
-        self.embedding = keras.layers.Embedding(
-            self.vocab_size, self.embedding_dim, mask_zero=True, name="char_embedding"
+        # Character ids outside [0, vocab_size) are an error (eager and graph) or, under XLA,
+        # read the unknown character's row (id 1): see `TokenEmbedding`.
+        self.embedding = TokenEmbedding(
+            self.vocab_size,
+            self.embedding_dim,
+            unknown_id=1,
+            mask_zero=True,
+            name="char_embedding",
         )
         self.encoder = Bidirectional(
             recurrent_layer(cell, self.units, name="char_encoder", **self.recurrent_kwargs),

@@ -64,3 +64,16 @@ def test_word_features_keep_the_first_inputs_mask():
         WordFeatures().compute_mask([words, chars], [words._keras_mask, None])
     )
     np.testing.assert_array_equal(mask, [[True, True, False]])
+
+
+def test_character_ids_outside_the_vocabulary_are_an_error():
+    import numpy as np
+    import pytest
+
+    from lstm_zoo.layers.characters import CharacterEncoder
+
+    encoder = CharacterEncoder(5, 3, 4)
+    with pytest.raises(ValueError, match=r"char_embedding: id 7 at position \[0, 1\].*\[0, 5\)"):
+        encoder(np.array([[[2, 7, 0]]]))
+    with pytest.raises(ValueError, match=r"id -1"):
+        encoder(np.array([[[-1, 2, 0]]]))
