@@ -31,7 +31,7 @@ TASKS = {
     + ["--batch-size", "4", "--num-steps", "4", "--epochs", "1"],
     "sentiment": ["--task", "sentiment", "--train", "sst.txt", "--cell", "zoo_lstm"]
     + ["--bidirectional", "--batch-size", "4", "--epochs", "1"],
-    "tagger": ["--task", "tagger", "--train", "tiny.conllu", "--cell", "zoo_gru"]
+    "tagger": ["--task", "tagger", "--train", "tiny.conllu", "--cell", "zoo_gru", "--crf"]
     + ["--batch-size", "4", "--epochs", "1"],
 }
 COMMON = ["train", "--units", "8", "--backup-every", "1000"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from lstm_zoo.layers.bidirectional import Bidirectional
 from lstm_zoo.layers.characters import CharacterEncoder, WordFeatures
@@ -144,7 +145,11 @@ class CRFTagger(keras.Model):
         loss = -keras.ops.mean(log_likelihood)
         if self.losses:
             loss = loss + keras.ops.sum(self.losses)
-        return loss
+        # Under tf.distribute each replica's gradient is summed: scale as Keras scales its own
+        # compiled losses (and Keras unscales the reported loss), so N replicas of a global
+        # batch train as one replica does.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / replicas if replicas > 1 else loss
 
     def predict_tags(self, tokens, **kwargs):
         return self.predict(tokens, **kwargs)["tags"]
