@@ -160,11 +160,7 @@ def _export(args):
             raise ValueError(f"--samplers: {name!r} is not a sampler ({known})")
     run, model = load_run(args.run)
     task = {"lm": "generate", "sentiment": "classify", "tagger": "tag"}[run.task]
-    extra = {"overwrite": args.overwrite} if _accepts(export_saved_model, "overwrite") else {}
-    if not extra and args.overwrite and os.path.isdir(args.output):
-        import shutil
-
-        shutil.rmtree(args.output)
+    extra = {"overwrite": args.overwrite}
     export_saved_model(
         model,
         args.output,
@@ -222,6 +218,7 @@ def _export_litert(args):
         labels=run.labels or None,
         lowercase=run.lowercase,
         level=run.level,
+        overwrite=args.overwrite,
     )
     loops = ", ".join(sorted(set(info.recurrences.values()))) or "none"
     print(
@@ -294,12 +291,6 @@ def _check_export_output(path, overwrite, directory):
             raise ValueError(f"OUTPUT {path}: exists and is not a directory")
         if not overwrite:
             raise ValueError(f"OUTPUT {path}: exists; give --overwrite to replace it")
-
-
-def _accepts(function, name):
-    import inspect
-
-    return name in inspect.signature(function).parameters
 
 
 def build_parser():

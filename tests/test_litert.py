@@ -382,6 +382,11 @@ def test_cli_export_litert(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "--batch-size" in error and "[1, 100000]" in error and "-1" in error
     assert main(command + ["--sequence-length", "6", "--quantization", "float16"]) == 0
+    assert main(command + ["--sequence-length", "6"]) == 2  # the file exists now
+    assert "exists; give --overwrite" in capsys.readouterr().err
+    assert (
+        main(command + ["--sequence-length", "6", "--quantization", "float16", "--overwrite"]) == 0
+    )
     metadata = json.loads((tmp_path / "out" / "model.json").read_text())
     assert metadata["vocabulary"] == vocabulary and metadata["quantization"] == "float16"
     got = run_litert(str(output), encode_for_litert(["good bad good"], metadata))
