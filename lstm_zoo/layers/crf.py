@@ -132,9 +132,25 @@ class CRF(keras.layers.Layer):
         )
 
     def log_likelihood(self, emissions, tags, mask=None):
-        return crf_log_likelihood(
-            emissions, tags, self._mask(emissions, mask), self.transitions, self.start, self.end
+        """log p(tags | emissions) per sequence. A tag outside [0, num_tags) at a real
+        (unmasked) step is an error (InvalidArgumentError naming the layer and the range);
+        XLA drops the check, as it drops every assertion."""
+        mask = self._mask(emissions, mask)
+        tags = tf.cast(tags, tf.int32)
+        inside = tf.logical_and(tags >= 0, tags < self.num_tags)
+        check = tf.debugging.Assert(
+            tf.reduce_all(tf.logical_or(inside, tf.logical_not(mask))),
+            [
+                f"{self.name}: a tag id outside [0, {self.num_tags}) at an unmasked step; tags:",
+                tags,
+            ],
+            summarize=20,
         )
+        with tf.control_dependencies([check]):
+            tags = tf.identity(tags)
+        # Padded steps' values are ignored; keep them in range for the gathers.
+        tags = tf.where(mask, tags, tf.zeros_like(tags))
+        return crf_log_likelihood(emissions, tags, mask, self.transitions, self.start, self.end)
 
     def compute_mask(self, inputs, mask=None):
         return mask

@@ -60,3 +60,21 @@ def test_layer_compiles_under_xla_and_agrees():
     compiled = tf.function(lambda e, m: layer(e, mask=m), jit_compile=True)
     np.testing.assert_array_equal(compiled(tf.constant(EMISSIONS), tf.constant(MASK)), eager)
     assert CRF.from_config(layer.get_config()).num_tags == NUM_TAGS
+
+
+def test_tag_ids_outside_the_tag_set_are_an_error_at_real_steps_only():
+    import numpy as np
+    import pytest
+    import tensorflow as tf
+
+    from lstm_zoo.layers.crf import CRF
+
+    crf = CRF(3, name="crf")
+    emissions = tf.constant(np.random.RandomState(0).normal(size=(2, 4, 3)), tf.float32)
+    crf(emissions)
+    mask = tf.constant([[True, True, True, False], [True, True, False, False]])
+    padded = tf.constant([[0, 2, 1, 99], [1, 1, -5, 7]])  # out of range only where masked
+    assert np.all(np.isfinite(crf.log_likelihood(emissions, padded, mask).numpy()))
+    for bad in ([[0, 3, 1, 0], [1, 1, 0, 0]], [[0, 1, 1, 0], [-1, 1, 0, 0]]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"crf: a tag id outside \[0, 3\)"):
+            crf.log_likelihood(emissions, tf.constant(bad), mask)
