@@ -389,6 +389,18 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
         )
 
     @property
+    def native_kernel(self):
+        """The name of this cell's loop in the native CPU kernel (`lstm_zoo.kernels`: 'lstm',
+        'peephole', 'coupled' or 'gru'), or None when the kernel does not cover this cell or
+        configuration (the XLA loop then runs it)."""
+        return None
+
+    @property
+    def standard_activations(self):
+        """Whether activation is tanh and recurrent_activation sigmoid."""
+        return _name(self.activation) == "tanh" and _name(self.recurrent_activation) == "sigmoid"
+
+    @property
     def fuses_directions(self):
         """Whether a fused Bidirectional can run two of these in one loop: the loop does the
         recurrent matmul and every extra weight is elementwise (rank <= 1)."""

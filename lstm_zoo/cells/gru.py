@@ -61,6 +61,10 @@ class GRUCell(RecurrentCell):
     def hand_written_backward(self):
         return self.reset_after and super().hand_written_backward
 
+    @property
+    def native_kernel(self):
+        return "gru" if self.reset_after and self.standard_activations else None
+
     def step(self, xz, hz, states, extra):
         """reset_after=True: hz = h_in U + b_rec from the loop. False: hz = h_in, extra = [U]."""
         h_prev, units = states[0], self.units

@@ -67,6 +67,10 @@ class LSTMCell(_LSTMFamilyCell):
     gate_names = ("i", "f", "c", "o")
     has_forget_gate = True
 
+    @property
+    def native_kernel(self):
+        return "lstm" if self.standard_activations else None
+
     def step(self, xz, hz, states, extra):
         c_prev = states[1]
         gates = self.gate_activations(("gate", "gate", "candidate", "gate"))(xz + hz)
@@ -145,6 +149,10 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
             self.output_gate_peephole_weights,
         ]
 
+    @property
+    def native_kernel(self):
+        return "peephole" if self.standard_activations else None
+
     def step(self, xz, hz, states, extra):
         p_i, p_f, p_o = extra
         c_prev = states[1]
@@ -212,6 +220,10 @@ class CoupledLSTMCell(_LSTMFamilyCell):
     """
 
     gate_names = ("i", "c", "o")
+
+    @property
+    def native_kernel(self):
+        return "coupled" if self.standard_activations else None
 
     def step(self, xz, hz, states, extra):
         c_prev = states[1]

@@ -44,6 +44,7 @@ import functools
 
 import tensorflow as tf
 
+from lstm_zoo.kernels.recurrence import eligible, native_recurrence
 from lstm_zoo.layers.capacity import batch_capacity, time_capacity
 
 
@@ -186,10 +187,14 @@ class FusedScan:
             bidirectional layer), each with its own weights.
         bucketed: bool. Pad compiled loops to the capacity buckets (default). False compiles
             one program per exact shape (the reference the bucketed loop is tested against).
+        use_native: bool. Run the native CPU kernel where it applies (`lstm_zoo.kernels`;
+            default). False always runs the XLA (or, without jit_compile, TF) loop.
     """
 
-    def __init__(self, cell, jit_compile=True, directions=1, bucketed=True):
+    def __init__(self, cell, jit_compile=True, directions=1, bucketed=True, use_native=True):
         self.cell = cell
+        self.use_native = bool(use_native)
+        self.last_path = None
         self.jit_compile = jit_compile
         self.directions = int(directions)
         self.bucketed = bool(bucketed)
@@ -205,6 +210,19 @@ class FusedScan:
         )
 
     # ------------------------------------------------------------------ public
+    def path_for(self, dtype):
+        """'native' when a call traced now with this compute dtype runs the native CPU kernel
+        (`lstm_zoo.kernels`), else 'xla' (the reason: `native_reason`)."""
+        if not self.use_native:
+            return "xla"
+        return "xla" if eligible(self.cell, dtype, self.directions) else "native"
+
+    def native_reason(self, dtype):
+        """Why a call traced now would not run natively (None when it would)."""
+        if not self.use_native:
+            return "use_native=False"
+        return eligible(self.cell, dtype, self.directions)
+
     def __call__(
         self, xz, initial_states, kernel, bias, extra, mask=None, dropout_mask=None, training=True
     ):
@@ -234,6 +252,11 @@ class FusedScan:
         # tensors here: inside the custom gradient a variable read would be a hidden input.
         kernel, bias = _read(kernel), _read(bias)
         extra, initial_states = [_read(w) for w in extra], [_read(s) for s in initial_states]
+        self.last_path = self.path_for(xz.dtype)
+        if self.last_path == "native":
+            return native_recurrence(
+                self.cell, xz, initial_states, kernel, bias, extra, mask, dropout_mask, training
+            )
         n_states, n_extra = len(initial_states), len(extra)
         has_bias, has_kernel = bias is not None, kernel is not None
         steps = tf.shape(xz)[0]

@@ -1,0 +1,115 @@
+"""Load the native kernel library once, and say which path the recurrent layers run and why.
+
+The native path is used when all of these hold (else the XLA loop runs, with the same
+results to 1e-5):
+
+- the library is built and loaded for this machine (`lstm_zoo.kernels.build`);
+- it is not switched off: `LSTM_ZOO_KERNEL=xla` in the environment, `set_enabled(False)`, or
+  inside `with disabled():` (the SavedModel and LiteRT exporters use that, so an exported
+  model needs no lstm_zoo op);
+- no GPU or TPU is visible (there the XLA loop runs on the accelerator);
+- the call is not traced inside a `jit_compile=True` function (XLA cannot run a custom op),
+  nor while a SavedModel is being written;
+- the cell has a native kernel (`cell.native_kernel`: lstm, peephole, coupled, and gru with
+  reset_after=True, with the standard sigmoid/tanh activations), one direction, and a
+  float32 or bfloat16 compute dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+from lstm_zoo.kernels import build
+
+_ENV = "LSTM_ZOO_KERNEL"
+_state = {"library": None, "error": None, "tried": False, "enabled": True}
+_lock = threading.Lock()
+_local = threading.local()
+
+
+def load():
+    """The loaded op library (a module of TF ops), or None; builds it on first use."""
+    with _lock:
+        if not _state["tried"]:
+            _state["tried"] = True
+            try:
+                import tensorflow as tf
+
+                path = build.library_path()
+                _state["library"] = tf.load_op_library(str(path))
+                _state["path"] = str(path)
+            except build.BuildError as error:
+                _state["error"] = str(error)
+            except Exception as error:  # a library that does not load: say why, run XLA
+                _state["error"] = f"the native kernel did not load: {error}"
+    return _state["library"]
+
+
+def set_enabled(enabled):
+    """Switch the native path on or off for this process (default on)."""
+    _state["enabled"] = bool(enabled)
+
+
+@contextlib.contextmanager
+def disabled():
+    """Within this block (this thread), layers traced use the XLA loop."""
+    previous = getattr(_local, "disabled", False)
+    _local.disabled = True
+    try:
+        yield
+    finally:
+        _local.disabled = previous
+
+
+def _accelerator_visible():
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def _in_xla_or_saving():
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+    from tensorflow.python.saved_model import save_context
+
+    if save_context.in_save_context():
+        return "a SavedModel is being written (an exported model must not need lstm_zoo's op)"
+    if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        return "traced inside a jit_compile=True function (XLA cannot run a custom op)"
+    return None
+
+
+def process_reason():
+    """Why the native path cannot run in this process, or None when it can."""
+    setting = os.environ.get(_ENV, "auto").strip().lower()
+    if setting not in ("auto", "native", "xla"):
+        return f"{_ENV}={setting!r} is not one of auto, native, xla; the XLA loop runs"
+    if setting == "xla":
+        return f"{_ENV}=xla"
+    if not _state["enabled"]:
+        return "switched off by lstm_zoo.kernels.set_enabled(False)"
+    if _accelerator_visible():
+        return "a GPU or TPU is visible: the XLA loop runs there"
+    if load() is None:
+        return _state["error"]
+    return None
+
+
+def call_reason():
+    """Why this call (being traced or run now) cannot use the native path, or None."""
+    if getattr(_local, "disabled", False):
+        return "inside lstm_zoo.kernels.disabled()"
+    return process_reason() or _in_xla_or_saving()
+
+
+def status():
+    """{'path': 'native' or 'xla', 'reason': why, 'library': path or None} for this process
+    (a cell, dtype or jit_compile=True call may still run the XLA loop: see the module)."""
+    reason = process_reason()
+    return {
+        "path": "xla" if reason else "native",
+        "reason": reason or "the native kernel is built and loaded",
+        "library": _state.get("path"),
+    }

@@ -1,0 +1,756 @@
+// Native CPU time loops for the zoo recurrences (lstm, peephole, coupled, gru reset_after).
+//
+// The caller (lstm_zoo/kernels/recurrence.py) hands over the input projection of every step,
+// xz[t] = x_t W + b (one large TensorFlow MatMul), and the recurrent kernel U. Per step the
+// forward does one recurrent GEMM hz = h_in U (+ b_rec) with U packed once per call (MKL's
+// packed GEMM; bf16 x bf16 -> fp32 on AMX / AVX-512-BF16 when asked) and the cell's gate
+// maths fused over the rows while they are in cache. The backward does per step the cell's
+// gate derivatives and one GEMM dh_{t-1} = dhz U^T; the weight gradients (dU = H^T dHZ,
+// dW = X^T dXZ) stay large TensorFlow MatMuls in the caller.
+//
+// Work is split by unit ranges ("chunks": the columns of every gate for those units), so a
+// chunk's gate maths needs only its own GEMM columns. Steps (forward) or step phases
+// (backward: gate derivatives, then the GEMM) are stages; every chunk of a stage may run on
+// any thread, a stage starts when the previous one is finished. Threads come from
+// TensorFlow's intra-op pool; the calling thread takes tickets too, so the loop finishes
+// even when no pool thread is free (no deadlock under inter-op parallelism).
+//
+// Equations (sigma = sigmoid, phi = tanh, z = xz + hz split into gate blocks):
+//   lstm:     i,f,o = sigma(z_i,z_f,z_o); g = phi(z_c); c = f c' + i g; h = o phi(c)
+//   peephole: i = sigma(z_i + p_i c'); f = sigma(z_f + p_f c'); c = f c' + i g;
+//             o = sigma(z_o + p_o c); h = o phi(c)
+//   coupled:  i,o = sigma(z_i,z_o); g = phi(z_c); c = c' + i (g - c'); h = o phi(c)
+//   gru:      z,r = sigma(x_zr + hz_zr); n = phi(x_n + r hz_n); h = n + z (h' - n)
+// Masked steps (mask 0) carry every state through; their gradients go straight back.
+
+#include <immintrin.h>
+#include <mkl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/shape_inference.h"
+#include "tensorflow/core/platform/threadpool.h"
+#include "tensorflow/core/util/work_sharder.h"
+
+namespace lstm_zoo {
+namespace {
+
+using tensorflow::DEVICE_CPU;
+using tensorflow::OpKernel;
+using tensorflow::OpKernelConstruction;
+using tensorflow::OpKernelContext;
+using tensorflow::Tensor;
+using tensorflow::TensorShape;
+using tensorflow::errors::InvalidArgument;
+
+enum class Cell { kLstm, kPeephole, kCoupled, kGru };
+
+int Blocks(Cell cell) { return (cell == Cell::kLstm || cell == Cell::kPeephole) ? 4 : 3; }
+
+Cell ParseCell(const std::string& name) {
+  if (name == "lstm") return Cell::kLstm;
+  if (name == "peephole") return Cell::kPeephole;
+  if (name == "coupled") return Cell::kCoupled;
+  return Cell::kGru;
+}
+
+// ----------------------------------------------------------------------------- maths
+// tanh as Eigen's (and XLA:CPU's) rational approximation: the same function the XLA path
+// computes, vectorized by the compiler.
+inline float FastTanh(float x) {
+  const float clamp = 7.90531110763549805f;
+  const float small = 0.0004f;
+  const float ax = std::fabs(x);
+  float y = std::min(std::max(x, -clamp), clamp);
+  const float y2 = y * y;
+  float p = -2.76076847742355e-16f;
+  p = p * y2 + 2.00018790482477e-13f;
+  p = p * y2 + -8.60467152213735e-11f;
+  p = p * y2 + 5.12229709037114e-08f;
+  p = p * y2 + 1.48572235717979e-05f;
+  p = p * y2 + 6.37261928875436e-04f;
+  p = p * y2 + 4.89352455891786e-03f;
+  p = p * y;
+  float q = 1.19825839466702e-06f;
+  q = q * y2 + 1.18534705686654e-04f;
+  q = q * y2 + 2.26843463243900e-03f;
+  q = q * y2 + 4.89352518554385e-03f;
+  return ax < small ? x : p / q;
+}
+// sigma(x) = (1 + tanh(x / 2)) / 2, as the XLA path writes it.
+inline float FastSigmoid(float x) { return 0.5f * FastTanh(0.5f * x) + 0.5f; }
+
+inline uint16_t ToBf16(float x) {  // round to nearest even
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x7fffffu)) return 0x7fc0;  // NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+// ----------------------------------------------------------------------------- threads
+// Tickets (stage, chunk) are taken in order by any participant; a ticket waits until every
+// ticket of the previous stage is done. A waiting ticket only waits on tickets already taken
+// by running participants, so the loop always progresses.
+class StagedLoop {
+ public:
+  StagedLoop(int64_t stages, int chunks, std::function<void(int64_t, int)> work)
+      : stages_(stages), chunks_(chunks), work_(std::move(work)) {}
+
+  void Participate() {
+    const int64_t total = stages_ * chunks_;
+    for (;;) {
+      const int64_t k = next_.fetch_add(1, std::memory_order_relaxed);
+      if (k >= total) return;
+      const int64_t stage = k / chunks_;
+      WaitFor(stage * chunks_);
+      work_(stage, static_cast<int>(k % chunks_));
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void WaitAll() { WaitFor(stages_ * chunks_); }
+
+ private:
+  void WaitFor(int64_t count) {
+    int spins = 0;
+    while (done_.load(std::memory_order_acquire) < count) {
+      if (++spins < 4000) {
+        _mm_pause();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+  const int64_t stages_;
+  const int chunks_;
+  std::function<void(int64_t, int)> work_;
+  std::atomic<int64_t> next_{0};
+  std::atomic<int64_t> done_{0};
+};
+
+void RunStaged(OpKernelContext* context, int64_t stages, int chunks,
+               std::function<void(int64_t, int)> work) {
+  auto loop = std::make_shared<StagedLoop>(stages, chunks, std::move(work));
+  if (chunks > 1) {
+    auto* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
+    for (int i = 1; i < chunks; ++i) pool->Schedule([loop] { loop->Participate(); });
+  }
+  loop->Participate();
+  loop->WaitAll();
+}
+
+// How many unit chunks: about one per pool thread, when a step has enough work to share.
+int ChooseChunks(OpKernelContext* context, int64_t batch, int64_t units, int blocks) {
+  const int threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
+  const double flops = 2.0 * batch * units * units * blocks;
+  int chunks = std::max(1, std::min(threads, 8));
+  if (flops < 2.0e6) chunks = 1;
+  // at least 16 units (one AVX-512 register) per chunk
+  chunks = static_cast<int>(std::min<int64_t>(chunks, std::max<int64_t>(1, units / 16)));
+  return chunks;
+}
+
+struct Range {
+  int64_t begin, end;
+  int64_t size() const { return end - begin; }
+};
+
+Range ChunkRange(int64_t units, int chunks, int chunk) {
+  // multiples of 16 units where possible
+  const int64_t per = ((units + chunks - 1) / chunks + 15) / 16 * 16;
+  const int64_t begin = std::min(units, per * chunk);
+  const int64_t end = chunk == chunks - 1 ? units : std::min(units, begin + per);
+  return {begin, end};
+}
+
+// ----------------------------------------------------------------------------- GEMM
+// C [m, n] = A [m, k] B [k, n] with B packed once. fp32, or bf16 inputs with fp32 output.
+class PackedGemm {
+ public:
+  // `b` row-major [k, n] with leading dimension ldb, transposed when `transpose` (then b is
+  // [n, k] with leading dimension ldb).
+  PackedGemm(bool bf16, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
+             bool transpose)
+      : bf16_(bf16), m_(m), n_(n), k_(k) {
+    if (m == 0 || n == 0 || k == 0) return;
+    const CBLAS_TRANSPOSE trans = transpose ? CblasTrans : CblasNoTrans;
+    if (bf16_) {
+      std::vector<uint16_t> b16(static_cast<size_t>(transpose ? n * ldb : k * ldb));
+      for (size_t i = 0; i < b16.size(); ++i) b16[i] = ToBf16(b[i]);
+      const size_t size = cblas_gemm_bf16bf16f32_pack_get_size(CblasBMatrix, m, n, k);
+      packed_ = mkl_malloc(size, 64);
+      cblas_gemm_bf16bf16f32_pack(CblasRowMajor, CblasBMatrix, trans, m, n, k,
+                                  reinterpret_cast<const MKL_BF16*>(b16.data()), ldb,
+                                  static_cast<MKL_BF16*>(packed_));
+    } else {
+      const size_t size = cblas_sgemm_pack_get_size(CblasBMatrix, m, n, k);
+      packed_ = mkl_malloc(size, 64);
+      cblas_sgemm_pack(CblasRowMajor, CblasBMatrix, trans, m, n, k, 1.0f, b, ldb,
+                       static_cast<float*>(packed_));
+    }
+  }
+  ~PackedGemm() {
+    if (packed_) mkl_free(packed_);
+  }
+  PackedGemm(const PackedGemm&) = delete;
+  PackedGemm& operator=(const PackedGemm&) = delete;
+
+  // a: float [m, k] (fp32 mode) or uint16 bf16 [m, k] (bf16 mode), leading dimension lda.
+  void Run(const void* a, int64_t lda, float* c, int64_t ldc) const {
+    if (m_ == 0 || n_ == 0) return;
+    if (k_ == 0) {
+      for (int64_t i = 0; i < m_; ++i) std::fill(c + i * ldc, c + i * ldc + n_, 0.0f);
+      return;
+    }
+    if (bf16_) {
+      cblas_gemm_bf16bf16f32_compute(CblasRowMajor, CblasNoTrans, CblasPacked, m_, n_, k_, 1.0f,
+                                     static_cast<const MKL_BF16*>(a), lda,
+                                     static_cast<const MKL_BF16*>(packed_), n_, 0.0f, c, ldc);
+    } else {
+      cblas_sgemm_compute(CblasRowMajor, CblasNoTrans, CblasPacked, m_, n_, k_,
+                          static_cast<const float*>(a), lda, static_cast<const float*>(packed_),
+                          n_, 0.0f, c, ldc);
+    }
+  }
+
+ private:
+  bool bf16_;
+  int64_t m_, n_, k_;
+  void* packed_ = nullptr;
+};
+
+// A row-major [rows, cols] operand the GEMMs read: fp32, or a bf16 copy kept beside it.
+struct GemmInput {
+  bool bf16;
+  int64_t cols;
+  std::vector<float> f32;
+  std::vector<uint16_t> b16;
+  GemmInput(bool bf16_, int64_t rows, int64_t cols_) : bf16(bf16_), cols(cols_) {
+    if (bf16) {
+      b16.assign(static_cast<size_t>(rows * cols), 0);
+    } else {
+      f32.assign(static_cast<size_t>(rows * cols), 0.0f);
+    }
+  }
+  void Set(int64_t row, int64_t col, float value) {
+    if (bf16) {
+      b16[row * cols + col] = ToBf16(value);
+    } else {
+      f32[row * cols + col] = value;
+    }
+  }
+  const void* data() const {
+    return bf16 ? static_cast<const void*>(b16.data()) : static_cast<const void*>(f32.data());
+  }
+};
+
+// ----------------------------------------------------------------------------- inputs
+struct Weights {
+  int64_t steps, batch, units, width;
+  const float* xz;         // [T, B, G]
+  const float* kernel;     // [N, G]
+  const float* rec_bias;   // [G] or null
+  const float* h0;         // [B, N]
+  const float* c0;         // [B, N] or null (gru)
+  const float* peepholes;  // [3, N] or null
+  const float* mask;       // [T, B] or null
+  const float* dropout;    // [B, N] or null
+};
+
+tensorflow::Status ReadWeights(OpKernelContext* context, Cell cell, Weights* w) {
+  const Tensor& xz = context->input(0);
+  const Tensor& kernel = context->input(1);
+  if (xz.dims() != 3) return InvalidArgument("xz must be [time, batch, width]");
+  if (kernel.dims() != 2) return InvalidArgument("kernel must be [units, width]");
+  w->steps = xz.dim_size(0);
+  w->batch = xz.dim_size(1);
+  w->width = xz.dim_size(2);
+  w->units = kernel.dim_size(0);
+  const int64_t n = w->units, b = w->batch;
+  if (kernel.dim_size(1) != w->width || w->width != Blocks(cell) * n)
+    return InvalidArgument("kernel [", n, ", ", kernel.dim_size(1),
+                           "] does not match xz width ", w->width, " for ", Blocks(cell),
+                           " gate blocks");
+  auto optional = [&](int index, std::vector<int64_t> shape,
+                      const float** out) -> tensorflow::Status {
+    const Tensor& t = context->input(index);
+    *out = nullptr;
+    if (t.NumElements() == 0) return tensorflow::OkStatus();  // absent (or empty)
+    if (t.dims() != static_cast<int>(shape.size()))
+      return InvalidArgument("input ", index, " has shape ", t.shape().DebugString());
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (t.dim_size(d) != shape[d])
+        return InvalidArgument("input ", index, " has shape ", t.shape().DebugString());
+    *out = t.flat<float>().data();
+    return tensorflow::OkStatus();
+  };
+  w->xz = xz.flat<float>().data();
+  w->kernel = kernel.flat<float>().data();
+  TF_RETURN_IF_ERROR(optional(2, {w->width}, &w->rec_bias));
+  TF_RETURN_IF_ERROR(optional(3, {b, n}, &w->h0));
+  TF_RETURN_IF_ERROR(optional(4, {b, n}, &w->c0));
+  TF_RETURN_IF_ERROR(optional(5, {3, n}, &w->peepholes));
+  TF_RETURN_IF_ERROR(optional(6, {w->steps, b}, &w->mask));
+  TF_RETURN_IF_ERROR(optional(7, {b, n}, &w->dropout));
+  if (w->h0 == nullptr && b * n > 0) return InvalidArgument("h0 is required");
+  if (cell != Cell::kGru && w->c0 == nullptr && b * n > 0) return InvalidArgument("c0 is required");
+  if (cell == Cell::kPeephole && w->peepholes == nullptr && n > 0)
+    return InvalidArgument("peephole weights are required");
+  return tensorflow::OkStatus();
+}
+
+// ----------------------------------------------------------------------------- forward
+class ForwardOp : public OpKernel {
+ public:
+  explicit ForwardOp(OpKernelConstruction* context) : OpKernel(context) {
+    std::string cell;
+    OP_REQUIRES_OK(context, context->GetAttr("cell", &cell));
+    OP_REQUIRES_OK(context, context->GetAttr("training", &training_));
+    OP_REQUIRES_OK(context, context->GetAttr("bf16_matmul", &bf16_));
+    cell_ = ParseCell(cell);
+  }
+
+  void Compute(OpKernelContext* context) override {
+    Weights w;
+    OP_REQUIRES_OK(context, ReadWeights(context, cell_, &w));
+    const int64_t T = w.steps, B = w.batch, N = w.units, G = w.width;
+    const bool lstm_family = cell_ != Cell::kGru;
+    const int blocks = Blocks(cell_);
+    Tensor* h_seq = nullptr;
+    Tensor* c_seq = nullptr;
+    Tensor* gates = nullptr;
+    Tensor* aux = nullptr;
+    Tensor* h_final = nullptr;
+    Tensor* c_final = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, TensorShape({T, B, N}), &h_seq));
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                1, TensorShape({training_ && lstm_family ? T : 0, B, N}), &c_seq));
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(2, TensorShape({training_ ? T : 0, B, G}), &gates));
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                3, TensorShape({training_ && !lstm_family ? T : 0, B, N}), &aux));
+    OP_REQUIRES_OK(context, context->allocate_output(4, TensorShape({B, N}), &h_final));
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(5, TensorShape({lstm_family ? B : 0, N}), &c_final));
+    float* hf = h_final->flat<float>().data();
+    float* cf = lstm_family ? c_final->flat<float>().data() : nullptr;
+    if (B * N > 0) std::copy(w.h0, w.h0 + B * N, hf);
+    if (cf && B * N > 0) std::copy(w.c0, w.c0 + B * N, cf);
+    if (T == 0 || B == 0 || N == 0) return;
+
+    const int chunks = ChooseChunks(context, B, N, blocks);
+    // Per chunk: U's columns of every gate for the chunk's units, packed.
+    std::vector<std::unique_ptr<PackedGemm>> gemms(chunks);
+    std::vector<std::vector<float>> hz(chunks);
+    for (int k = 0; k < chunks; ++k) {
+      const Range r = ChunkRange(N, chunks, k);
+      const int64_t width = blocks * r.size();
+      std::vector<float> columns(static_cast<size_t>(N * width));
+      for (int64_t row = 0; row < N; ++row)
+        for (int g = 0; g < blocks; ++g)
+          std::copy(w.kernel + row * G + g * N + r.begin, w.kernel + row * G + g * N + r.end,
+                    columns.data() + row * width + g * r.size());
+      gemms[k] = std::make_unique<PackedGemm>(bf16_, B, width, N, columns.data(), width, false);
+      hz[k].assign(static_cast<size_t>(B * width), 0.0f);
+    }
+    // h_in = h_{t-1} * dropout, double-buffered (step t reads one, writes the other).
+    GemmInput h_in[2] = {GemmInput(bf16_, B, N), GemmInput(bf16_, B, N)};
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t u = 0; u < N; ++u)
+        h_in[0].Set(b, u, w.h0[b * N + u] * (w.dropout ? w.dropout[b * N + u] : 1.0f));
+
+    float* hs = h_seq->flat<float>().data();
+    float* cs = training_ && lstm_family ? c_seq->flat<float>().data() : nullptr;
+    float* gs = training_ ? gates->flat<float>().data() : nullptr;
+    float* as = training_ && !lstm_family ? aux->flat<float>().data() : nullptr;
+    const Cell cell = cell_;
+
+    auto work = [&, cell](int64_t t, int chunk) {
+      const Range r = ChunkRange(N, chunks, chunk);
+      const int64_t n = r.size();
+      const int64_t width = blocks * n;
+      float* out = hz[chunk].data();
+      gemms[chunk]->Run(h_in[t % 2].data(), N, out, width);
+      GemmInput& next = h_in[(t + 1) % 2];
+      const float* xz_t = w.xz + t * B * G;
+      for (int64_t b = 0; b < B; ++b) {
+        const float* xr = xz_t + b * G;
+        float* zr = out + b * width;
+        const float* rb = w.rec_bias;
+        float* h = hf + b * N + r.begin;
+        float* c = cf ? cf + b * N + r.begin : nullptr;
+        const bool real = w.mask == nullptr || w.mask[t * B + b] != 0.0f;
+        float* gate_out = gs ? gs + (t * B + b) * G : nullptr;
+        float* h_out = hs + (t * B + b) * N + r.begin;
+        float* c_out = cs ? cs + (t * B + b) * N + r.begin : nullptr;
+        float* aux_out = as ? as + (t * B + b) * N + r.begin : nullptr;
+        const float* drop = w.dropout ? w.dropout + b * N + r.begin : nullptr;
+        if (cell == Cell::kGru) {
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t u = r.begin + j;
+            float hz_z = zr[j], hz_r = zr[n + j], hz_n = zr[2 * n + j];
+            if (rb) {
+              hz_z += rb[u];
+              hz_r += rb[N + u];
+              hz_n += rb[2 * N + u];
+            }
+            const float zg = FastSigmoid(xr[u] + hz_z);
+            const float rg = FastSigmoid(xr[N + u] + hz_r);
+            const float cand = FastTanh(xr[2 * N + u] + rg * hz_n);
+            const float hp = h[j];
+            const float hn = cand + zg * (hp - cand);
+            if (gate_out) {
+              gate_out[u] = zg;
+              gate_out[N + u] = rg;
+              gate_out[2 * N + u] = cand;
+              aux_out[j] = hz_n;
+            }
+            const float hv = real ? hn : hp;
+            h[j] = hv;
+            h_out[j] = hv;
+          }
+        } else {
+          const bool four = blocks == 4;
+          const int64_t gi = 0, gf = n, gc = four ? 2 * n : n, go = four ? 3 * n : 2 * n;
+          const float* p = w.peepholes;
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t u = r.begin + j;
+            const float cp = c[j];
+            float ig, fg, gg, og, cn;
+            if (cell == Cell::kCoupled) {
+              ig = FastSigmoid(xr[u] + zr[gi + j]);
+              gg = FastTanh(xr[N + u] + zr[gc + j]);
+              cn = cp + ig * (gg - cp);
+              og = FastSigmoid(xr[2 * N + u] + zr[go + j]);
+              fg = 0.0f;
+            } else {
+              float zi = xr[u] + zr[gi + j], zf = xr[N + u] + zr[gf + j];
+              if (p) {
+                zi += p[u] * cp;
+                zf += p[N + u] * cp;
+              }
+              ig = FastSigmoid(zi);
+              fg = FastSigmoid(zf);
+              gg = FastTanh(xr[2 * N + u] + zr[gc + j]);
+              cn = fg * cp + ig * gg;
+              float zo = xr[3 * N + u] + zr[go + j];
+              if (p) zo += p[2 * N + u] * cn;
+              og = FastSigmoid(zo);
+            }
+            const float hn = og * FastTanh(cn);
+            if (gate_out) {
+              if (four) {
+                gate_out[u] = ig;
+                gate_out[N + u] = fg;
+                gate_out[2 * N + u] = gg;
+                gate_out[3 * N + u] = og;
+              } else {
+                gate_out[u] = ig;
+                gate_out[N + u] = gg;
+                gate_out[2 * N + u] = og;
+              }
+            }
+            const float hv = real ? hn : h[j];
+            const float cv = real ? cn : cp;
+            h[j] = hv;
+            c[j] = cv;
+            h_out[j] = hv;
+            if (c_out) c_out[j] = cv;
+          }
+        }
+        for (int64_t j = 0; j < n; ++j)
+          next.Set(b, r.begin + j, h[j] * (drop ? drop[j] : 1.0f));
+      }
+    };
+    RunStaged(context, T, chunks, work);
+  }
+
+ private:
+  Cell cell_;
+  bool training_;
+  bool bf16_;
+};
+
+// ----------------------------------------------------------------------------- backward
+// Inputs: 0 d_h_seq [T,B,N], 1 d_h_final [B,N], 2 d_c_final [B,N] or [0], 3 kernel [N,G],
+// 4 h0, 5 c0, 6 peepholes, 7 mask, 8 dropout, 9 h_seq, 10 c_seq, 11 gates, 12 aux.
+// Outputs: 0 d_xz [T,B,G], 1 d_hz [T,B,G] (gru; [0] for the LSTM family, where it is d_xz),
+// 2 d_h0, 3 d_c0 ([0] for gru), 4 d_peepholes [3,N] (or [0]).
+class BackwardOp : public OpKernel {
+ public:
+  explicit BackwardOp(OpKernelConstruction* context) : OpKernel(context) {
+    std::string cell;
+    OP_REQUIRES_OK(context, context->GetAttr("cell", &cell));
+    OP_REQUIRES_OK(context, context->GetAttr("bf16_matmul", &bf16_));
+    cell_ = ParseCell(cell);
+  }
+
+  void Compute(OpKernelContext* context) override {
+    const Cell cell = cell_;
+    const bool lstm_family = cell != Cell::kGru;
+    const int blocks = Blocks(cell);
+    const Tensor& d_h_seq_t = context->input(0);
+    const Tensor& kernel_t = context->input(3);
+    OP_REQUIRES(context, d_h_seq_t.dims() == 3 && kernel_t.dims() == 2,
+                InvalidArgument("d_h_seq must be [T, B, N] and kernel [N, G]"));
+    const int64_t T = d_h_seq_t.dim_size(0), B = d_h_seq_t.dim_size(1), N = d_h_seq_t.dim_size(2);
+    const int64_t G = kernel_t.dim_size(1);
+    OP_REQUIRES(context, kernel_t.dim_size(0) == N && G == blocks * N,
+                InvalidArgument("kernel shape ", kernel_t.shape().DebugString(),
+                                " does not match ", N, " units"));
+    auto data = [&](int index, int64_t elements) -> const float* {
+      const Tensor& t = context->input(index);
+      return t.NumElements() == elements && elements > 0 ? t.flat<float>().data() : nullptr;
+    };
+    const float* d_h_seq = data(0, T * B * N);
+    const float* d_h_final = data(1, B * N);
+    const float* d_c_final = data(2, B * N);
+    const float* kernel = data(3, N * G);
+    const float* h0 = data(4, B * N);
+    const float* c0 = data(5, B * N);
+    const float* peep = data(6, 3 * N);
+    const float* mask = data(7, T * B);
+    const float* dropout = data(8, B * N);
+    const float* h_seq = data(9, T * B * N);
+    const float* c_seq = data(10, T * B * N);
+    const float* gates = data(11, T * B * G);
+    const float* aux = data(12, T * B * N);
+    const bool empty = T * B * N == 0;
+    OP_REQUIRES(context, empty || (gates && h_seq && h0 && (lstm_family ? (c_seq != nullptr && c0 != nullptr) : aux != nullptr)),
+                InvalidArgument("the saved forward tensors do not match the shapes"));
+    OP_REQUIRES(context, empty || cell != Cell::kPeephole || peep,
+                InvalidArgument("peephole weights are required"));
+
+    Tensor *d_xz_t, *d_hz_t, *d_h0_t, *d_c0_t, *d_peep_t;
+    OP_REQUIRES_OK(context, context->allocate_output(0, TensorShape({T, B, G}), &d_xz_t));
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                1, TensorShape({lstm_family ? 0 : T, B, G}), &d_hz_t));
+    OP_REQUIRES_OK(context, context->allocate_output(2, TensorShape({B, N}), &d_h0_t));
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(3, TensorShape({lstm_family ? B : 0, N}), &d_c0_t));
+    OP_REQUIRES_OK(context, context->allocate_output(
+                                4, TensorShape({cell == Cell::kPeephole ? 3 : 0, N}), &d_peep_t));
+    float* d_xz = d_xz_t->flat<float>().data();
+    float* d_hz = lstm_family ? d_xz : d_hz_t->flat<float>().data();
+    float* dh = d_h0_t->flat<float>().data();  // carried dh, ends as d_h0
+    float* dc = lstm_family ? d_c0_t->flat<float>().data() : nullptr;
+    float* d_peep = cell == Cell::kPeephole ? d_peep_t->flat<float>().data() : nullptr;
+    if (d_peep) std::fill(d_peep, d_peep + 3 * N, 0.0f);
+    if (B * N > 0) {
+      if (d_h_final) {
+        std::copy(d_h_final, d_h_final + B * N, dh);
+      } else {
+        std::fill(dh, dh + B * N, 0.0f);
+      }
+      if (dc) {
+        if (d_c_final) {
+          std::copy(d_c_final, d_c_final + B * N, dc);
+        } else {
+          std::fill(dc, dc + B * N, 0.0f);
+        }
+      }
+    }
+    if (T == 0 || B == 0 || N == 0) {
+      if (T * B * G > 0) std::fill(d_xz, d_xz + T * B * G, 0.0f);
+      return;
+    }
+
+    const int chunks = ChooseChunks(context, B, N, blocks);
+    // dh_{t-1}[:, chunk] = dhz U^T[:, chunk]: U^T's columns u are U's rows u.
+    std::vector<std::unique_ptr<PackedGemm>> gemms(chunks);
+    std::vector<std::vector<float>> dh_gemm(chunks);
+    for (int k = 0; k < chunks; ++k) {
+      const Range r = ChunkRange(N, chunks, k);
+      gemms[k] = std::make_unique<PackedGemm>(bf16_, B, r.size(), G, kernel + r.begin * G, G,
+                                              true);
+      dh_gemm[k].assign(static_cast<size_t>(B * r.size()), 0.0f);
+    }
+    GemmInput dz16(bf16_, bf16_ ? B : 0, G);  // bf16 copy of dhz_t for the GEMM
+    std::vector<float> direct(static_cast<size_t>(B * N), 0.0f);  // dh_{t-1} not through U
+
+    // stage 2s: gate derivatives of step t = T-1-s; stage 2s+1: the GEMM into dh_{t-1}.
+    auto work = [&, cell](int64_t stage, int chunk) {
+      const int64_t t = T - 1 - stage / 2;
+      const Range r = ChunkRange(N, chunks, chunk);
+      const int64_t n = r.size();
+      if (stage % 2 == 1) {
+        const void* a = bf16_ ? dz16.data() : static_cast<const void*>(d_hz + t * B * G);
+        float* out = dh_gemm[chunk].data();
+        gemms[chunk]->Run(a, G, out, n);
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t u = r.begin + j;
+            const float through_u = out[b * n + j] * (dropout ? dropout[b * N + u] : 1.0f);
+            dh[b * N + u] = through_u + direct[b * N + u];
+          }
+        return;
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        const bool real = mask == nullptr || mask[row] != 0.0f;
+        float* dxr = d_xz + row * G;
+        float* dhr = d_hz + row * G;
+        const float* gr = gates + row * G;
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t u = r.begin + j;
+          const float dht = dh[b * N + u] + d_h_seq[row * N + u];
+          if (!real) {
+            direct[b * N + u] = dht;
+            for (int g = 0; g < blocks; ++g) {
+              dxr[g * N + u] = 0.0f;
+              if (!lstm_family) dhr[g * N + u] = 0.0f;
+            }
+            continue;  // dc carries through unchanged
+          }
+          if (cell == Cell::kGru) {
+            const float zg = gr[u], rg = gr[N + u], cand = gr[2 * N + u];
+            const float hp = t > 0 ? h_seq[(row - B) * N + u] : h0[b * N + u];
+            const float hz_n = aux[row * N + u];
+            const float dz_z = dht * (hp - cand) * zg * (1.0f - zg);
+            const float d_cand = dht * (1.0f - zg) * (1.0f - cand * cand);
+            const float dz_r = d_cand * hz_n * rg * (1.0f - rg);
+            dxr[u] = dz_z;
+            dxr[N + u] = dz_r;
+            dxr[2 * N + u] = d_cand;
+            dhr[u] = dz_z;
+            dhr[N + u] = dz_r;
+            dhr[2 * N + u] = d_cand * rg;
+            direct[b * N + u] = dht * zg;
+            continue;
+          }
+          const float cn = c_seq[row * N + u];
+          const float cp = t > 0 ? c_seq[(row - B) * N + u] : c0[b * N + u];
+          const float tc = FastTanh(cn);
+          float dct = dc[b * N + u];
+          if (cell == Cell::kCoupled) {
+            const float ig = gr[u], gg = gr[N + u], og = gr[2 * N + u];
+            const float dz_o = dht * tc * og * (1.0f - og);
+            dct += dht * og * (1.0f - tc * tc);
+            dxr[u] = dct * (gg - cp) * ig * (1.0f - ig);
+            dxr[N + u] = dct * ig * (1.0f - gg * gg);
+            dxr[2 * N + u] = dz_o;
+            dc[b * N + u] = dct * (1.0f - ig);
+          } else {
+            const float ig = gr[u], fg = gr[N + u], gg = gr[2 * N + u], og = gr[3 * N + u];
+            const float dz_o = dht * tc * og * (1.0f - og);
+            dct += dht * og * (1.0f - tc * tc);
+            if (peep) dct += dz_o * peep[2 * N + u];
+            const float dz_i = dct * gg * ig * (1.0f - ig);
+            const float dz_f = dct * cp * fg * (1.0f - fg);
+            dxr[u] = dz_i;
+            dxr[N + u] = dz_f;
+            dxr[2 * N + u] = dct * ig * (1.0f - gg * gg);
+            dxr[3 * N + u] = dz_o;
+            float carry = dct * fg;
+            if (peep) {
+              carry += dz_i * peep[u] + dz_f * peep[N + u];
+              d_peep[u] += dz_i * cp;
+              d_peep[N + u] += dz_f * cp;
+              d_peep[2 * N + u] += dz_o * cn;
+            }
+            dc[b * N + u] = carry;
+          }
+          direct[b * N + u] = 0.0f;
+        }
+        if (bf16_)
+          for (int g = 0; g < blocks; ++g)
+            for (int64_t j = 0; j < n; ++j)
+              dz16.Set(b, g * N + r.begin + j, dhr[g * N + r.begin + j]);
+      }
+    };
+    RunStaged(context, 2 * T, chunks, work);
+  }
+
+ private:
+  Cell cell_;
+  bool bf16_;
+};
+
+REGISTER_KERNEL_BUILDER(Name("ZooRecurrenceForward").Device(DEVICE_CPU), ForwardOp);
+REGISTER_KERNEL_BUILDER(Name("ZooRecurrenceBackward").Device(DEVICE_CPU), BackwardOp);
+
+}  // namespace
+}  // namespace lstm_zoo
+
+using tensorflow::shape_inference::InferenceContext;
+
+REGISTER_OP("ZooRecurrenceForward")
+    .Input("xz: float")
+    .Input("kernel: float")
+    .Input("rec_bias: float")
+    .Input("h0: float")
+    .Input("c0: float")
+    .Input("peepholes: float")
+    .Input("mask: float")
+    .Input("dropout: float")
+    .Attr("cell: {'lstm', 'peephole', 'coupled', 'gru'}")
+    .Attr("training: bool")
+    .Attr("bf16_matmul: bool = false")
+    .Output("h_seq: float")
+    .Output("c_seq: float")
+    .Output("gates: float")
+    .Output("aux: float")
+    .Output("h_final: float")
+    .Output("c_final: float")
+    .SetShapeFn([](InferenceContext* c) {
+      auto xz = c->input(0);
+      TF_RETURN_IF_ERROR(c->WithRank(xz, 3, &xz));
+      auto kernel = c->input(1);
+      TF_RETURN_IF_ERROR(c->WithRank(kernel, 2, &kernel));
+      auto t = c->Dim(xz, 0), b = c->Dim(xz, 1), n = c->Dim(kernel, 0);
+      c->set_output(0, c->MakeShape({t, b, n}));
+      c->set_output(1, c->MakeShape({c->UnknownDim(), b, n}));
+      c->set_output(2, c->MakeShape({c->UnknownDim(), b, c->Dim(xz, 2)}));
+      c->set_output(3, c->MakeShape({c->UnknownDim(), b, n}));
+      c->set_output(4, c->MakeShape({b, n}));
+      c->set_output(5, c->MakeShape({c->UnknownDim(), n}));
+      return tensorflow::OkStatus();
+    });
+
+REGISTER_OP("ZooRecurrenceBackward")
+    .Input("d_h_seq: float")
+    .Input("d_h_final: float")
+    .Input("d_c_final: float")
+    .Input("kernel: float")
+    .Input("h0: float")
+    .Input("c0: float")
+    .Input("peepholes: float")
+    .Input("mask: float")
+    .Input("dropout: float")
+    .Input("h_seq: float")
+    .Input("c_seq: float")
+    .Input("gates: float")
+    .Input("aux: float")
+    .Attr("cell: {'lstm', 'peephole', 'coupled', 'gru'}")
+    .Attr("bf16_matmul: bool = false")
+    .Output("d_xz: float")
+    .Output("d_hz: float")
+    .Output("d_h0: float")
+    .Output("d_c0: float")
+    .Output("d_peepholes: float")
+    .SetShapeFn([](InferenceContext* c) {
+      auto d_h = c->input(0);
+      TF_RETURN_IF_ERROR(c->WithRank(d_h, 3, &d_h));
+      auto kernel = c->input(3);
+      TF_RETURN_IF_ERROR(c->WithRank(kernel, 2, &kernel));
+      auto t = c->Dim(d_h, 0), b = c->Dim(d_h, 1), n = c->Dim(d_h, 2), g = c->Dim(kernel, 1);
+      c->set_output(0, c->MakeShape({t, b, g}));
+      c->set_output(1, c->MakeShape({c->UnknownDim(), b, g}));
+      c->set_output(2, c->MakeShape({b, n}));
+      c->set_output(3, c->MakeShape({c->UnknownDim(), n}));
+      c->set_output(4, c->MakeShape({c->UnknownDim(), n}));
+      return tensorflow::OkStatus();
+    });
