@@ -130,6 +130,7 @@ def _compile(target, cxx, tf, verbose):
         cxx,
         "-O3",
         "-march=native",
+        "-fopenmp-simd",
         "-mno-avx512fp16",  # Eigen 3.4.90 (in TF's headers) does not compile with it (gcc 12)
         "-fPIC",
         "-shared",

@@ -30,6 +30,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -68,6 +69,7 @@ Cell ParseCell(const std::string& name) {
 // ----------------------------------------------------------------------------- maths
 // tanh as Eigen's (and XLA:CPU's) rational approximation: the same function the XLA path
 // computes, vectorized by the compiler.
+
 inline float FastTanh(float x) {
   const float clamp = 7.90531110763549805f;
   const float small = 0.0004f;
@@ -89,6 +91,7 @@ inline float FastTanh(float x) {
   return ax < small ? x : p / q;
 }
 // sigma(x) = (1 + tanh(x / 2)) / 2, as the XLA path writes it.
+
 inline float FastSigmoid(float x) { return 0.5f * FastTanh(0.5f * x) + 0.5f; }
 
 inline uint16_t ToBf16(float x) {  // round to nearest even
@@ -158,6 +161,9 @@ int ChooseChunks(OpKernelContext* context, int64_t batch, int64_t units, int blo
   const double flops = 2.0 * batch * units * units * blocks;
   int chunks = std::max(1, std::min(threads, 8));
   if (flops < 2.0e6) chunks = 1;
+  if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
+    chunks = std::max(1, std::atoi(forced));
+  }
   // at least 16 units (one AVX-512 register) per chunk
   chunks = static_cast<int>(std::min<int64_t>(chunks, std::max<int64_t>(1, units / 16)));
   return chunks;
@@ -252,6 +258,21 @@ struct GemmInput {
       f32[row * cols + col] = value;
     }
   }
+  // row[col0 .. col0 + n) = values * scale (scale may be null)
+  void SetRow(int64_t row, int64_t col0, int64_t n, const float* __restrict values,
+              const float* __restrict scale) {
+    if (bf16) {
+      uint16_t* __restrict out = b16.data() + row * cols + col0;
+      for (int64_t j = 0; j < n; ++j) out[j] = ToBf16(scale ? values[j] * scale[j] : values[j]);
+    } else {
+      float* __restrict out = f32.data() + row * cols + col0;
+      if (scale) {
+        for (int64_t j = 0; j < n; ++j) out[j] = values[j] * scale[j];
+      } else {
+        std::copy(values, values + n, out);
+      }
+    }
+  }
   const void* data() const {
     return bf16 ? static_cast<const void*>(b16.data()) : static_cast<const void*>(f32.data());
   }
@@ -312,6 +333,156 @@ tensorflow::Status ReadWeights(OpKernelContext* context, Cell cell, Weights* w) 
   return tensorflow::OkStatus();
 }
 
+// ----------------------------------------------------------------------------- rows
+// One batch row of one chunk of units: the pointers start at the chunk's first unit; gate
+// block k of the row's xz / gates lives at offset k * units, of hz at k * n.
+struct RowPointers {
+  int64_t n, units;
+  const float* xz;
+  const float* hz;
+  const float* rec_bias;   // gru, or null
+  const float* peepholes;  // peephole: [3, units], or null
+  float* h;                // state in, state out
+  float* c;
+  float* gates;  // training: activated gates [blocks * units]
+  float* h_out;
+  float* c_out;  // training (lstm family)
+  float* scratch;   // n floats
+  float* scratch2;  // n floats
+  float* aux;    // training (gru): hz_n
+  bool real;
+};
+
+// In place over n values: y = sigma(x) (gate) or phi(x) (candidate).
+inline void SigmoidInPlace(float* __restrict x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = FastSigmoid(x[j]);
+}
+inline void TanhInPlace(float* __restrict x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] = FastTanh(x[j]);
+}
+inline void AddInPlace(float* __restrict x, const float* __restrict y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) x[j] += y[j];
+}
+
+// Three short passes over the row, each a simple loop the compiler vectorizes: z = xz + hz
+// (+ peepholes on c_{t-1}), the gate activations in place, then the c and h update.
+template <Cell kCell, bool kTraining>
+void LstmFamilyRow(const RowPointers& p) {
+  constexpr bool four = kCell != Cell::kCoupled;
+  constexpr int blocks = four ? 4 : 3;
+  const int64_t n = p.n, N = p.units;
+  float* __restrict z = const_cast<float*>(p.hz);  // the chunk's own GEMM output row
+  for (int k = 0; k < blocks; ++k) AddInPlace(z + k * n, p.xz + k * N, n);
+  float* __restrict zi = z;
+  float* __restrict zf = z + n;
+  float* __restrict zc = z + (four ? 2 : 1) * n;
+  float* __restrict zo = z + (four ? 3 : 2) * n;
+  const float* __restrict c_prev = p.c;
+  if constexpr (kCell == Cell::kPeephole) {
+    const float* __restrict pi = p.peepholes;
+    const float* __restrict pf = p.peepholes + N;
+    for (int64_t j = 0; j < n; ++j) {
+      zi[j] += pi[j] * c_prev[j];
+      zf[j] += pf[j] * c_prev[j];
+    }
+    SigmoidInPlace(z, 2 * n);  // i, f
+  } else {
+    SigmoidInPlace(zi, four ? 2 * n : n);  // i (and f)
+    SigmoidInPlace(zo, n);
+  }
+  TanhInPlace(zc, n);
+  float* __restrict c = p.c;
+  float* __restrict h = p.h;
+  float* __restrict h_out = p.h_out;
+  const bool real = p.real;  // masked rows carry h and c through
+  // c_t; the peephole's o_t needs it before its activation
+  float* __restrict c_new = kTraining ? p.c_out : p.scratch;
+  for (int64_t j = 0; j < n; ++j) {
+    if constexpr (kCell == Cell::kCoupled) {
+      c_new[j] = c_prev[j] + zi[j] * (zc[j] - c_prev[j]);
+    } else {
+      c_new[j] = zf[j] * c_prev[j] + zi[j] * zc[j];
+    }
+  }
+  if constexpr (kCell == Cell::kPeephole) {
+    const float* __restrict po = p.peepholes + 2 * N;
+    for (int64_t j = 0; j < n; ++j) zo[j] = FastSigmoid(zo[j] + po[j] * c_new[j]);
+  }
+  if constexpr (kTraining) {
+    for (int k = 0; k < blocks; ++k) std::copy(z + k * n, z + (k + 1) * n, p.gates + k * N);
+  }
+  if (!real) {  // a masked row carries h and c through
+    std::copy(h, h + n, h_out);
+    if constexpr (kTraining) std::copy(c, c + n, c_new);
+    return;
+  }
+  float* __restrict tanh_c = p.scratch2;
+  std::copy(c_new, c_new + n, tanh_c);
+  TanhInPlace(tanh_c, n);
+  for (int64_t j = 0; j < n; ++j) {
+    const float hn = zo[j] * tanh_c[j];
+    h[j] = hn;
+    c[j] = c_new[j];
+    h_out[j] = hn;
+  }
+}
+
+template <bool kTraining>
+void GruRow(const RowPointers& p) {
+  const int64_t n = p.n, N = p.units;
+  const float* __restrict xz_ = p.xz;
+  const float* __restrict xr = p.xz + N;
+  const float* __restrict xn = p.xz + 2 * N;
+  const float* __restrict hz_ = p.hz;
+  const float* __restrict hr = p.hz + n;
+  const float* __restrict hn_ = p.hz + 2 * n;
+  const float* __restrict bz = p.rec_bias;
+  const float* __restrict br = p.rec_bias ? p.rec_bias + N : nullptr;
+  const float* __restrict bn = p.rec_bias ? p.rec_bias + 2 * N : nullptr;
+  float* __restrict h = p.h;
+  float* __restrict h_out = p.h_out;
+  float* __restrict g_z = p.gates;
+  float* __restrict g_r = p.gates ? p.gates + N : nullptr;
+  float* __restrict g_n = p.gates ? p.gates + 2 * N : nullptr;
+  float* __restrict aux = p.aux;
+  const bool real = p.real;
+  const bool bias = bz != nullptr;
+#pragma GCC ivdep
+  for (int64_t j = 0; j < n; ++j) {
+    const float a_z = hz_[j] + (bias ? bz[j] : 0.0f);
+    const float a_r = hr[j] + (bias ? br[j] : 0.0f);
+    const float a_n = hn_[j] + (bias ? bn[j] : 0.0f);
+    const float zg = FastSigmoid(xz_[j] + a_z);
+    const float rg = FastSigmoid(xr[j] + a_r);
+    const float cand = FastTanh(xn[j] + rg * a_n);
+    const float hp = h[j];
+    const float hv = real ? cand + zg * (hp - cand) : hp;
+    if constexpr (kTraining) {
+      g_z[j] = zg;
+      g_r[j] = rg;
+      g_n[j] = cand;
+      aux[j] = a_n;
+    }
+    h[j] = hv;
+    h_out[j] = hv;
+  }
+}
+
+void ForwardRow(Cell cell, bool training, const RowPointers& p) {
+  switch (cell) {
+    case Cell::kLstm:
+      return training ? LstmFamilyRow<Cell::kLstm, true>(p) : LstmFamilyRow<Cell::kLstm, false>(p);
+    case Cell::kPeephole:
+      return training ? LstmFamilyRow<Cell::kPeephole, true>(p)
+                      : LstmFamilyRow<Cell::kPeephole, false>(p);
+    case Cell::kCoupled:
+      return training ? LstmFamilyRow<Cell::kCoupled, true>(p)
+                      : LstmFamilyRow<Cell::kCoupled, false>(p);
+    case Cell::kGru:
+      return training ? GruRow<true>(p) : GruRow<false>(p);
+  }
+}
+
 // ----------------------------------------------------------------------------- forward
 class ForwardOp : public OpKernel {
  public:
@@ -364,7 +535,7 @@ class ForwardOp : public OpKernel {
           std::copy(w.kernel + row * G + g * N + r.begin, w.kernel + row * G + g * N + r.end,
                     columns.data() + row * width + g * r.size());
       gemms[k] = std::make_unique<PackedGemm>(bf16_, B, width, N, columns.data(), width, false);
-      hz[k].assign(static_cast<size_t>(B * width), 0.0f);
+      hz[k].assign(static_cast<size_t>(B * width + 2 * r.size()), 0.0f);  // + scratch
     }
     // h_in = h_{t-1} * dropout, double-buffered (step t reads one, writes the other).
     GemmInput h_in[2] = {GemmInput(bf16_, B, N), GemmInput(bf16_, B, N)};
@@ -376,103 +547,33 @@ class ForwardOp : public OpKernel {
     float* cs = training_ && lstm_family ? c_seq->flat<float>().data() : nullptr;
     float* gs = training_ ? gates->flat<float>().data() : nullptr;
     float* as = training_ && !lstm_family ? aux->flat<float>().data() : nullptr;
-    const Cell cell = cell_;
 
-    auto work = [&, cell](int64_t t, int chunk) {
+    auto work = [&](int64_t t, int chunk) {
       const Range r = ChunkRange(N, chunks, chunk);
       const int64_t n = r.size();
       const int64_t width = blocks * n;
       float* out = hz[chunk].data();
       gemms[chunk]->Run(h_in[t % 2].data(), N, out, width);
       GemmInput& next = h_in[(t + 1) % 2];
-      const float* xz_t = w.xz + t * B * G;
       for (int64_t b = 0; b < B; ++b) {
-        const float* xr = xz_t + b * G;
-        float* zr = out + b * width;
-        const float* rb = w.rec_bias;
-        float* h = hf + b * N + r.begin;
-        float* c = cf ? cf + b * N + r.begin : nullptr;
-        const bool real = w.mask == nullptr || w.mask[t * B + b] != 0.0f;
-        float* gate_out = gs ? gs + (t * B + b) * G : nullptr;
-        float* h_out = hs + (t * B + b) * N + r.begin;
-        float* c_out = cs ? cs + (t * B + b) * N + r.begin : nullptr;
-        float* aux_out = as ? as + (t * B + b) * N + r.begin : nullptr;
-        const float* drop = w.dropout ? w.dropout + b * N + r.begin : nullptr;
-        if (cell == Cell::kGru) {
-          for (int64_t j = 0; j < n; ++j) {
-            const int64_t u = r.begin + j;
-            float hz_z = zr[j], hz_r = zr[n + j], hz_n = zr[2 * n + j];
-            if (rb) {
-              hz_z += rb[u];
-              hz_r += rb[N + u];
-              hz_n += rb[2 * N + u];
-            }
-            const float zg = FastSigmoid(xr[u] + hz_z);
-            const float rg = FastSigmoid(xr[N + u] + hz_r);
-            const float cand = FastTanh(xr[2 * N + u] + rg * hz_n);
-            const float hp = h[j];
-            const float hn = cand + zg * (hp - cand);
-            if (gate_out) {
-              gate_out[u] = zg;
-              gate_out[N + u] = rg;
-              gate_out[2 * N + u] = cand;
-              aux_out[j] = hz_n;
-            }
-            const float hv = real ? hn : hp;
-            h[j] = hv;
-            h_out[j] = hv;
-          }
-        } else {
-          const bool four = blocks == 4;
-          const int64_t gi = 0, gf = n, gc = four ? 2 * n : n, go = four ? 3 * n : 2 * n;
-          const float* p = w.peepholes;
-          for (int64_t j = 0; j < n; ++j) {
-            const int64_t u = r.begin + j;
-            const float cp = c[j];
-            float ig, fg, gg, og, cn;
-            if (cell == Cell::kCoupled) {
-              ig = FastSigmoid(xr[u] + zr[gi + j]);
-              gg = FastTanh(xr[N + u] + zr[gc + j]);
-              cn = cp + ig * (gg - cp);
-              og = FastSigmoid(xr[2 * N + u] + zr[go + j]);
-              fg = 0.0f;
-            } else {
-              float zi = xr[u] + zr[gi + j], zf = xr[N + u] + zr[gf + j];
-              if (p) {
-                zi += p[u] * cp;
-                zf += p[N + u] * cp;
-              }
-              ig = FastSigmoid(zi);
-              fg = FastSigmoid(zf);
-              gg = FastTanh(xr[2 * N + u] + zr[gc + j]);
-              cn = fg * cp + ig * gg;
-              float zo = xr[3 * N + u] + zr[go + j];
-              if (p) zo += p[2 * N + u] * cn;
-              og = FastSigmoid(zo);
-            }
-            const float hn = og * FastTanh(cn);
-            if (gate_out) {
-              if (four) {
-                gate_out[u] = ig;
-                gate_out[N + u] = fg;
-                gate_out[2 * N + u] = gg;
-                gate_out[3 * N + u] = og;
-              } else {
-                gate_out[u] = ig;
-                gate_out[N + u] = gg;
-                gate_out[2 * N + u] = og;
-              }
-            }
-            const float hv = real ? hn : h[j];
-            const float cv = real ? cn : cp;
-            h[j] = hv;
-            c[j] = cv;
-            h_out[j] = hv;
-            if (c_out) c_out[j] = cv;
-          }
-        }
-        for (int64_t j = 0; j < n; ++j)
-          next.Set(b, r.begin + j, h[j] * (drop ? drop[j] : 1.0f));
+        RowPointers row;
+        row.n = n;
+        row.units = N;
+        row.xz = w.xz + (t * B + b) * G + r.begin;
+        row.hz = out + b * width;
+        row.rec_bias = w.rec_bias ? w.rec_bias + r.begin : nullptr;
+        row.peepholes = w.peepholes ? w.peepholes + r.begin : nullptr;
+        row.h = hf + b * N + r.begin;
+        row.c = cf ? cf + b * N + r.begin : nullptr;
+        row.gates = gs ? gs + (t * B + b) * G + r.begin : nullptr;
+        row.h_out = hs + (t * B + b) * N + r.begin;
+        row.c_out = cs ? cs + (t * B + b) * N + r.begin : nullptr;
+        row.scratch = out + B * width;
+        row.scratch2 = out + B * width + n;
+        row.aux = as ? as + (t * B + b) * N + r.begin : nullptr;
+        row.real = w.mask == nullptr || w.mask[t * B + b] != 0.0f;
+        ForwardRow(cell_, gs != nullptr, row);
+        next.SetRow(b, r.begin, n, row.h, w.dropout ? w.dropout + b * N + r.begin : nullptr);
       }
     };
     RunStaged(context, T, chunks, work);
