@@ -55,7 +55,8 @@ def native_recurrence(
     peepholes = tf.stack([_float(w) for w in extra]) if kind == "peephole" else None
     rec_bias = _float(bias)
     mask_f = _empty() if mask is None else tf.cast(mask, tf.float32)
-    dropout_f = _empty() if dropout_mask is None else _float(dropout_mask)
+    # constants (Keras derives the dropout mask from ones_like(h0), which a tape may watch)
+    dropout_f = _empty() if dropout_mask is None else tf.stop_gradient(_float(dropout_mask))
 
     inputs = [xz, kernel, h0]
     if lstm_family:

@@ -266,7 +266,8 @@ class FusedScan:
         )
         if mask is not None:
             mask = padding.sequence(tf.cast(mask, tf.int8)[:, :, tf.newaxis]) > 0
-        dropout_p = padding.rows(dropout_mask)
+        # the mask is a constant (Keras derives it from ones_like(h0), which a tape may watch)
+        dropout_p = padding.rows(_stop_gradient(dropout_mask))
 
         @tf.custom_gradient
         def recurrence(xz, *args):

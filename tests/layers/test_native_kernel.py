@@ -1,0 +1,312 @@
+"""The native CPU kernel (`lstm_zoo.kernels`): built here, equal to the XLA loop (outputs,
+final states, gradients of inputs, weights and initial states) for every cell it covers and
+every option, bf16 within a stated tolerance, and the XLA loop wherever it cannot run."""
+
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import lstm_zoo
+from lstm_zoo import kernels
+from lstm_zoo.layers.scan import FusedScan
+from tests.helpers import random_inputs
+
+NATIVE_CELLS = ["zoo_lstm", "peephole", "coupled", "zoo_gru"]
+ON_LINUX_X86 = sys.platform == "linux" and platform.machine() == "x86_64"
+
+pytestmark = pytest.mark.skipif(
+    not ON_LINUX_X86, reason="the native kernel is built on x86-64 Linux only"
+)
+
+
+def test_the_kernel_is_built_and_runs_here():
+    """On x86-64 Linux a failed build is an error, not a silent fallback to XLA."""
+    status = kernels.status()
+    assert status["path"] == "native", status
+    assert status["library"] and os.path.exists(status["library"])
+
+
+def _mask(batch, steps, seed):
+    """Rows cycle through full, right padding, left padding, all masked, arbitrary."""
+    rng = np.random.RandomState(seed)
+    rows = []
+    for row in range(batch):
+        keep = np.ones(steps, bool)
+        kind, cut = row % 5, max(1, steps // 2)
+        if kind == 1:
+            keep[cut:] = False
+        elif kind == 2:
+            keep[: steps - cut] = False
+        elif kind == 3:
+            keep[:] = False
+        elif kind == 4:
+            keep = rng.rand(steps) > 0.3
+        rows.append(keep)
+    return np.stack(rows)
+
+
+def _layer(name, units, weights=None, **kwargs):
+    layer = lstm_zoo.recurrent_layer(name, units, return_sequences=True, return_state=True, **kwargs)
+    return layer
+
+
+def _run(layer, x, mask=None, initial_state=None, training=True, native=True):
+    """Outputs, then gradients of x, every weight and the initial states, on one path."""
+    layer._scan = FusedScan(layer.cell, jit_compile=True, use_native=native)
+    x = tf.constant(x)
+    states = [tf.constant(s) for s in initial_state] if initial_state is not None else None
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        if states:
+            tape.watch(states)
+        outputs = layer(
+            x,
+            mask=None if mask is None else tf.constant(mask),
+            initial_state=states,
+            training=training,
+        )
+        loss = sum(
+            tf.reduce_sum(
+                tf.cast(o, tf.float32)
+                * tf.sin(tf.reshape(tf.range(tf.size(o), dtype=tf.float32), o.shape))
+            )
+            for o in outputs
+        )
+    sources = [x, *layer.trainable_weights] + (states or [])
+    grads = tape.gradient(loss, sources)
+    assert layer._scan.last_path == ("native" if native else "xla")
+    return [tf.cast(v, tf.float32).numpy() for v in [*outputs, *grads]]
+
+
+def _built(name, units, x, seed=1, **kwargs):
+    layer = _layer(name, units, **kwargs)
+    layer(x[:, :1])
+    rng = np.random.RandomState(seed)
+    layer.set_weights([rng.normal(scale=0.4, size=w.shape) for w in layer.get_weights()])
+    return layer
+
+
+def _assert_paths_agree(layer, x, rtol=1e-5, atol=1e-6, **kwargs):
+    native = _run(layer, x, native=True, **kwargs)
+    xla = _run(layer, x, native=False, **kwargs)
+    assert len(native) == len(xla)
+    for index, (a, e) in enumerate(zip(native, xla)):
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"tensor {index}")
+
+
+CASES = [  # (steps, batch, go_backwards, masked)
+    (1, 1, False, False),
+    (2, 3, True, True),
+    (7, 5, False, True),
+    (13, 64, True, True),
+    (40, 3, False, False),
+]
+
+
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+@pytest.mark.parametrize(
+    "steps,batch,go_backwards,masked",
+    CASES,
+    ids=[f"T{t}-B{b}-{'bw' if g else 'fw'}-{'mask' if m else 'nomask'}" for t, b, g, m in CASES],
+)
+def test_native_equals_xla_loop(name, steps, batch, go_backwards, masked):
+    x = random_inputs((batch, steps, 4), seed=steps + batch)
+    layer = _built(name, 6, x, go_backwards=go_backwards)
+    mask = _mask(batch, steps, seed=steps) if masked else None
+    _assert_paths_agree(layer, x, mask=mask)
+
+
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+def test_native_equals_xla_with_initial_states_dropout_and_inference(name):
+    x = random_inputs((5, 9, 4), seed=3)
+    layer = _built(name, 6, x, recurrent_dropout=0.3, dropout=0.2, seed=7)
+    states = [random_inputs((5, 6), seed=10 + i) for i in range(len(layer.cell.state_size))]
+    mask = _mask(5, 9, seed=2)
+    # same dropout masks on both paths: the layer draws them from its seed generator
+    generator = layer.cell.seed_generator
+    for training in (True, False):
+        start = generator.state.numpy()
+        native = _run(layer, x, mask, states, training=training, native=True)
+        generator.state.assign(start)
+        xla = _run(layer, x, mask, states, training=training, native=False)
+        for index, (a, e) in enumerate(zip(native, xla)):
+            np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6, err_msg=f"tensor {index}")
+
+
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+def test_work_split_over_threads_does_not_change_results(name, monkeypatch):
+    """72 units over 1, 2 and 3 unit ranges (uneven, not multiples of 16), batch 64."""
+    x = random_inputs((64, 6, 8), seed=5)
+    layer = _built(name, 72, x)
+    mask = _mask(64, 6, seed=4)
+    results = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("LSTM_ZOO_KERNEL_THREADS", threads)
+        results.append(_run(layer, x, mask=mask))
+    for other in results[1:]:
+        for a, e in zip(other, results[0]):
+            np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+    monkeypatch.delenv("LSTM_ZOO_KERNEL_THREADS")
+    xla = _run(layer, x, mask=mask, native=False)
+    for a, e in zip(results[1], xla):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+def test_native_gradients_match_the_float64_xla_run(name):
+    """The float32 kernel against the XLA loop in float64 (the kernel has no float64)."""
+    x = random_inputs((3, 8, 4), seed=8)
+    layer32 = _built(name, 5, x)
+    layer64 = _layer(name, 5, dtype="float64")
+    layer64(x[:, :1].astype("float64"))
+    layer64.set_weights(layer32.get_weights())
+    mask = _mask(3, 8, seed=1)
+    native = _run(layer32, x, mask=mask, native=True)
+    exact = _run(layer64, x.astype("float64"), mask=mask, native=False)
+    for a, e in zip(native, exact):
+        np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", NATIVE_CELLS)
+def test_mixed_bfloat16_stays_close_to_float32(name):
+    """bf16 GEMM operands, float32 accumulation and states: outputs and states within 6e-2
+    absolute of the float32 layer over 30 steps with weights of scale 0.4 (measured 0.015 for
+    zoo_lstm, 0.036 for peephole; the XLA loop under the same policy: 0.013 and 0.052), at
+    most 1.5 times the XLA loop's error, and gradients within 5 % of the largest."""
+    x = random_inputs((8, 30, 16), seed=0)
+    reference = _built(name, 32, x)
+    expected = _run(reference, x, native=False)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layer = _layer(name, 32)
+        layer(x[:, :1])
+        layer.set_weights(reference.get_weights())
+        native = _run(layer, x, native=True)
+        xla = _run(layer, x, native=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    outputs = len(layer.cell.state_size) + 1
+    native_error = max(np.abs(a - e).max() for a, e in zip(native[:outputs], expected))
+    xla_error = max(np.abs(a - e).max() for a, e in zip(xla[:outputs], expected))
+    assert native_error < 6e-2
+    assert native_error <= 1.5 * xla_error
+    for a, e in zip(native[outputs:], expected[outputs:]):
+        assert np.abs(a - e).max() <= 0.05 * np.abs(e).max() + 1e-3
+
+
+def test_stateful_layer_carries_state_on_the_native_path():
+    x = random_inputs((2, 5, 3), seed=1)
+    layers = []
+    for native in (True, False):
+        layer = lstm_zoo.recurrent_layer("peephole", 4, stateful=True, return_sequences=True)
+        layer(x)
+        layers.append(layer)
+        layer._scan = FusedScan(layer.cell, jit_compile=True, use_native=native)
+    layers[1].set_weights(layers[0].get_weights())
+    for layer in layers:
+        layer.reset_states()
+    for _ in range(3):
+        a, e = (layer(x).numpy() for layer in layers)
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+    assert layers[0]._scan.last_path == "native"
+
+
+def test_fit_on_the_native_path_trains_like_the_xla_path():
+    """A model trained 2 epochs with masks ends at the same weights on both paths."""
+    rng = np.random.RandomState(0)
+    ids = rng.randint(1, 30, size=(32, 12))
+    ids[::3, 8:] = 0
+    labels = rng.randint(0, 2, size=32)
+    finals = []
+    for native in (True, False):
+        kernels.set_enabled(native)
+        try:
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential(
+                [
+                    keras.layers.Embedding(30, 8, mask_zero=True),
+                    lstm_zoo.layers.Bidirectional(lstm_zoo.recurrent_layer("zoo_lstm", 8)),
+                    keras.layers.Dense(1, "sigmoid"),
+                ]
+            )
+            model.compile("adam", "binary_crossentropy")
+            model.fit(ids, labels, epochs=2, batch_size=8, verbose=0, shuffle=False)
+            finals.append(model.get_weights())
+        finally:
+            kernels.set_enabled(True)
+    for a, e in zip(*finals):
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- where the XLA loop runs
+def _path(layer, x, **call):
+    layer(x, **call)
+    return layer._scan.last_path
+
+
+def test_jit_compile_function_uses_the_xla_loop():
+    x = tf.constant(random_inputs((2, 4, 3)))
+    layer = lstm_zoo.recurrent_layer("zoo_lstm", 4)
+    layer(x)
+    tf.function(lambda v: layer(v), jit_compile=True)(x)
+    assert layer._scan.last_path == "xla"
+    tf.function(lambda v: layer(v))(x)
+    assert layer._scan.last_path == "native"
+
+
+def test_disabled_block_and_set_enabled_use_the_xla_loop():
+    x = tf.constant(random_inputs((2, 4, 3)))
+    layer = lstm_zoo.recurrent_layer("coupled", 4)
+    with kernels.disabled():
+        assert _path(layer, x) == "xla"
+    assert _path(layer, x) == "native"
+    kernels.set_enabled(False)
+    try:
+        assert _path(layer, x) == "xla"
+        assert kernels.status()["path"] == "xla"
+        assert "set_enabled" in kernels.status()["reason"]
+    finally:
+        kernels.set_enabled(True)
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,dtype",
+    [
+        ("zoo_gru", {"reset_after": False}, "float32"),
+        ("zoo_lstm", {"activation": "relu"}, "float32"),
+        ("zoo_lstm", {}, "float64"),
+        ("mut1", {}, "float32"),
+    ],
+    ids=["gru-reset-before", "relu", "float64", "mut1"],
+)
+def test_configurations_without_a_kernel_use_the_xla_loop(name, kwargs, dtype):
+    x = tf.constant(random_inputs((2, 4, 3), dtype=dtype))
+    layer = lstm_zoo.recurrent_layer(name, 4, dtype=dtype, **kwargs)
+    assert _path(layer, x) == "xla"
+    assert layer._scan.native_reason(x.dtype)
+
+
+def test_environment_switch_and_status_in_a_fresh_process():
+    script = textwrap.dedent(
+        """
+        import json
+        from lstm_zoo import kernels
+        print(json.dumps(kernels.status()))
+        """
+    )
+    env = {**os.environ, "LSTM_ZOO_KERNEL": "xla", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    status = json.loads(done.stdout.strip().splitlines()[-1])
+    assert status["path"] == "xla" and "LSTM_ZOO_KERNEL=xla" in status["reason"]
