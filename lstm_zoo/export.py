@@ -35,6 +35,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lstm_zoo.kernels.loader import with_xla_loops
+
 TASKS = ("classify", "tag", "generate")
 
 
@@ -119,6 +121,7 @@ class StringIds(tf.Module):
         )
 
 
+@with_xla_loops
 def export_saved_model(
     model,
     path,

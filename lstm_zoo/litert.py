@@ -49,6 +49,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lstm_zoo.kernels.loader import with_xla_loops
+
 QUANTIZATIONS = ("float32", "dynamic_int8", "float16")
 RECURRENCES = ("auto", "fused", "while", "unroll")
 
@@ -82,6 +84,7 @@ class LiteRTExport:
     size_bytes: int
 
 
+@with_xla_loops
 def export_litert(
     model,
     path,

@@ -63,7 +63,8 @@ class GRUCell(RecurrentCell):
 
     @property
     def native_kernel(self):
-        return "gru" if self.reset_after and self.standard_activations else None
+        exact = type(self) is GRUCell  # subclasses (other equations) opt in themselves
+        return "gru" if exact and self.reset_after and self.standard_activations else None
 
     def step(self, xz, hz, states, extra):
         """reset_after=True: hz = h_in U + b_rec from the loop. False: hz = h_in, extra = [U]."""

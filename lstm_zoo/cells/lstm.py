@@ -69,7 +69,9 @@ class LSTMCell(_LSTMFamilyCell):
 
     @property
     def native_kernel(self):
-        return "lstm" if self.standard_activations else None
+        # subclasses (other equations) opt in themselves
+        exact = type(self) is LSTMCell
+        return "lstm" if exact and self.standard_activations else None
 
     def step(self, xz, hz, states, extra):
         c_prev = states[1]
@@ -151,7 +153,9 @@ class PeepholeLSTMCell(_LSTMFamilyCell):
 
     @property
     def native_kernel(self):
-        return "peephole" if self.standard_activations else None
+        # subclasses (other equations) opt in themselves
+        exact = type(self) is PeepholeLSTMCell
+        return "peephole" if exact and self.standard_activations else None
 
     def step(self, xz, hz, states, extra):
         p_i, p_f, p_o = extra
@@ -223,7 +227,9 @@ class CoupledLSTMCell(_LSTMFamilyCell):
 
     @property
     def native_kernel(self):
-        return "coupled" if self.standard_activations else None
+        # subclasses (other equations) opt in themselves
+        exact = type(self) is CoupledLSTMCell
+        return "coupled" if exact and self.standard_activations else None
 
     def step(self, xz, hz, states, extra):
         c_prev = states[1]

@@ -18,6 +18,7 @@ results to 1e-5):
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 
@@ -61,6 +62,18 @@ def disabled():
         yield
     finally:
         _local.disabled = previous
+
+
+def with_xla_loops(function):
+    """Decorator: `function` runs (and traces) inside `disabled()` (the exporters: a
+    SavedModel or .tflite file must not need lstm_zoo's op library to load)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with disabled():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def _accelerator_visible():

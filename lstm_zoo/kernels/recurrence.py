@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from lstm_zoo.kernels import loader
 
+
 def _empty():
     return tf.zeros([0], tf.float32)
 
@@ -109,7 +110,8 @@ def native_recurrence(
             d_h_seq = tf.zeros_like(h_s) if d_h_seq is None else d_h_seq
             d_h_final = d_finals[0] if d_finals and d_finals[0] is not None else _empty()
             d_c_final = (
-                d_finals[1] if lstm_family and len(d_finals) > 1 and d_finals[1] is not None
+                d_finals[1]
+                if lstm_family and len(d_finals) > 1 and d_finals[1] is not None
                 else _empty()
             )
             d_xz, d_hz, d_h0, d_c0, d_peep = ops.zoo_recurrence_backward(

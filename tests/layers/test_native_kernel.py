@@ -16,7 +16,7 @@ import tensorflow as tf
 import lstm_zoo
 from lstm_zoo import kernels
 from lstm_zoo.layers.scan import FusedScan
-from tests.helpers import random_inputs
+from tests.helpers import random_inputs, zoo_cell_names, zoo_layer
 
 NATIVE_CELLS = ["zoo_lstm", "peephole", "coupled", "zoo_gru"]
 ON_LINUX_X86 = sys.platform == "linux" and platform.machine() == "x86_64"
@@ -53,7 +53,9 @@ def _mask(batch, steps, seed):
 
 
 def _layer(name, units, weights=None, **kwargs):
-    layer = lstm_zoo.recurrent_layer(name, units, return_sequences=True, return_state=True, **kwargs)
+    layer = lstm_zoo.recurrent_layer(
+        name, units, return_sequences=True, return_state=True, **kwargs
+    )
     return layer
 
 
@@ -291,6 +293,16 @@ def test_configurations_without_a_kernel_use_the_xla_loop(name, kwargs, dtype):
     layer = lstm_zoo.recurrent_layer(name, 4, dtype=dtype, **kwargs)
     assert _path(layer, x) == "xla"
     assert layer._scan.native_reason(x.dtype)
+
+
+def test_only_the_four_kernel_cells_run_natively():
+    """Cells that subclass a kernel cell with other equations (layer-norm, Mogrifier,
+    depth-gated, ...) must not inherit its kernel."""
+    x = tf.constant(random_inputs((2, 4, 3)))
+    for name in zoo_cell_names():
+        layer = zoo_layer(name, 4)
+        expected = "native" if name in NATIVE_CELLS else "xla"
+        assert _path(layer, x) == expected, name
 
 
 def test_environment_switch_and_status_in_a_fresh_process():
