@@ -48,12 +48,21 @@ def median_seconds(fn, warmup, timed, repeats):
     return statistics.median(medians)
 
 
-def keras_step_functions(name, jit_compile, shape, seed=0):
-    """(train_step, infer_step) callables for the registered layer `name`."""
+def keras_step_functions(name, jit_compile, shape, seed=0, path="auto", dtype=None):
+    """(train_step, infer_step) callables for the registered layer `name`.
+
+    path: "auto" (the native CPU kernel where it applies, `lstm_zoo.kernels`), or "xla"
+    (the XLA loop: the steps are traced inside `lstm_zoo.kernels.disabled()`).
+    dtype: None (float32) or a Keras dtype policy name such as "mixed_bfloat16".
+    """
+    import contextlib
+
+    from lstm_zoo import kernels
     from lstm_zoo.layers.registry import recurrent_layer
 
     tf.random.set_seed(seed)
-    layer = recurrent_layer(name, shape.units, return_sequences=True)
+    options = {"dtype": dtype} if dtype else {}
+    layer = recurrent_layer(name, shape.units, return_sequences=True, **options)
     data = np.random.RandomState(seed).randn(shape.batch, shape.steps, shape.inputs)
     x = tf.constant(data.astype("float32"))
     layer(x)
@@ -63,16 +72,28 @@ def keras_step_functions(name, jit_compile, shape, seed=0):
     @tf.function(jit_compile=jit_compile)
     def train():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(layer(x, training=True)))
+            y = tf.cast(layer(x, training=True), tf.float32)
+            loss = tf.reduce_mean(tf.square(y))
         for w, g in zip(weights, tape.gradient(loss, weights)):
-            w.assign_sub(lr * g)
+            w.assign_sub(lr * tf.cast(g, w.dtype))
         return loss
 
     @tf.function(jit_compile=jit_compile)
     def infer():
         return layer(x, training=False)
 
-    return (lambda: train().numpy()), (lambda: infer().numpy())
+    def scope():
+        return kernels.disabled() if path == "xla" else contextlib.nullcontext()
+
+    def run_train():
+        with scope():
+            return train().numpy()
+
+    def run_infer():
+        with scope():
+            return infer().numpy()
+
+    return run_train, run_infer
 
 
 def torch_step_functions(shape, bfloat16=False):

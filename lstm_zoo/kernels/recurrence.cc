@@ -263,10 +263,12 @@ struct GemmInput {
               const float* __restrict scale) {
     if (bf16) {
       uint16_t* __restrict out = b16.data() + row * cols + col0;
+#pragma GCC ivdep
       for (int64_t j = 0; j < n; ++j) out[j] = ToBf16(scale ? values[j] * scale[j] : values[j]);
     } else {
       float* __restrict out = f32.data() + row * cols + col0;
       if (scale) {
+#pragma GCC ivdep
         for (int64_t j = 0; j < n; ++j) out[j] = values[j] * scale[j];
       } else {
         std::copy(values, values + n, out);
@@ -355,12 +357,15 @@ struct RowPointers {
 
 // In place over n values: y = sigma(x) (gate) or phi(x) (candidate).
 inline void SigmoidInPlace(float* __restrict x, int64_t n) {
+#pragma GCC ivdep
   for (int64_t j = 0; j < n; ++j) x[j] = FastSigmoid(x[j]);
 }
 inline void TanhInPlace(float* __restrict x, int64_t n) {
+#pragma GCC ivdep
   for (int64_t j = 0; j < n; ++j) x[j] = FastTanh(x[j]);
 }
 inline void AddInPlace(float* __restrict x, const float* __restrict y, int64_t n) {
+#pragma GCC ivdep
   for (int64_t j = 0; j < n; ++j) x[j] += y[j];
 }
 
@@ -381,6 +386,7 @@ void LstmFamilyRow(const RowPointers& p) {
   if constexpr (kCell == Cell::kPeephole) {
     const float* __restrict pi = p.peepholes;
     const float* __restrict pf = p.peepholes + N;
+#pragma GCC ivdep
     for (int64_t j = 0; j < n; ++j) {
       zi[j] += pi[j] * c_prev[j];
       zf[j] += pf[j] * c_prev[j];
@@ -397,6 +403,7 @@ void LstmFamilyRow(const RowPointers& p) {
   const bool real = p.real;  // masked rows carry h and c through
   // c_t; the peephole's o_t needs it before its activation
   float* __restrict c_new = kTraining ? p.c_out : p.scratch;
+#pragma GCC ivdep
   for (int64_t j = 0; j < n; ++j) {
     if constexpr (kCell == Cell::kCoupled) {
       c_new[j] = c_prev[j] + zi[j] * (zc[j] - c_prev[j]);
@@ -406,6 +413,7 @@ void LstmFamilyRow(const RowPointers& p) {
   }
   if constexpr (kCell == Cell::kPeephole) {
     const float* __restrict po = p.peepholes + 2 * N;
+#pragma GCC ivdep
     for (int64_t j = 0; j < n; ++j) zo[j] = FastSigmoid(zo[j] + po[j] * c_new[j]);
   }
   if constexpr (kTraining) {
@@ -419,6 +427,7 @@ void LstmFamilyRow(const RowPointers& p) {
   float* __restrict tanh_c = p.scratch2;
   std::copy(c_new, c_new + n, tanh_c);
   TanhInPlace(tanh_c, n);
+#pragma GCC ivdep
   for (int64_t j = 0; j < n; ++j) {
     const float hn = zo[j] * tanh_c[j];
     h[j] = hn;
@@ -585,6 +594,135 @@ class ForwardOp : public OpKernel {
   bool bf16_;
 };
 
+// ----------------------------------------------------------------------------- backward rows
+// One unmasked batch row of one chunk of units at step t; pointers start at the chunk's first
+// unit, gate block k at offset k * units.
+struct BackRow {
+  int64_t n, units;
+  float* dh;              // in: dh_t from step t+1 (through U and direct)
+  const float* dh_out;    // d h_seq[t]
+  float* dc;              // in: dc_t from step t+1; out: dc_{t-1}
+  float* direct;          // out: dh_{t-1} not through U
+  const float* gates;     // activated gates of step t
+  float* dxz;             // out
+  float* dhz;             // out (gru; the lstm family: the same as dxz)
+  const float* c;         // c_t (lstm family)
+  const float* c_prev;    // c_{t-1}
+  const float* h_prev;    // h_{t-1} (gru)
+  const float* aux;       // hz_n of step t (gru)
+  const float* peepholes;
+  float* d_peepholes;
+  float* scratch;         // 2 n floats
+};
+
+//   dc_t += dh_t o (1 - phi(c_t)^2) [+ dz_o p_o];  dz = gate derivatives;  dc_{t-1} = dc_t f
+//   [+ dz_i p_i + dz_f p_f]; peephole weight gradients accumulate dz_i c', dz_f c', dz_o c.
+template <Cell kCell>
+void LstmFamilyBackRow(const BackRow& p) {
+  constexpr bool four = kCell != Cell::kCoupled;
+  const int64_t n = p.n, N = p.units;
+  float* __restrict tanh_c = p.scratch;
+  std::copy(p.c, p.c + n, tanh_c);
+  TanhInPlace(tanh_c, n);
+  const float* __restrict gi = p.gates;
+  const float* __restrict gf = p.gates + N;
+  const float* __restrict gc = p.gates + (four ? 2 : 1) * N;
+  const float* __restrict go = p.gates + (four ? 3 : 2) * N;
+  float* __restrict di = p.dxz;
+  float* __restrict df = p.dxz + N;
+  float* __restrict dg = p.dxz + (four ? 2 : 1) * N;
+  float* __restrict d_o = p.dxz + (four ? 3 : 2) * N;
+  const float* __restrict dh_in = p.dh;
+  const float* __restrict dh_out = p.dh_out;
+  const float* __restrict c_prev = p.c_prev;
+  const float* __restrict c = p.c;
+  float* __restrict dc = p.dc;
+  float* __restrict direct = p.direct;
+  const float* __restrict pi = p.peepholes;
+  const float* __restrict pf = p.peepholes ? p.peepholes + N : nullptr;
+  const float* __restrict po = p.peepholes ? p.peepholes + 2 * N : nullptr;
+  float* __restrict dpi = p.d_peepholes;
+  float* __restrict dpf = p.d_peepholes ? p.d_peepholes + N : nullptr;
+  float* __restrict dpo = p.d_peepholes ? p.d_peepholes + 2 * N : nullptr;
+#pragma GCC ivdep
+  for (int64_t j = 0; j < n; ++j) {
+    const float dht = dh_in[j] + dh_out[j];
+    const float tc = tanh_c[j], og = go[j], ig = gi[j], gg = gc[j], cp = c_prev[j];
+    const float dz_o = dht * tc * og * (1.0f - og);
+    float dct = dc[j] + dht * og * (1.0f - tc * tc);
+    if constexpr (kCell == Cell::kPeephole) dct += dz_o * po[j];
+    d_o[j] = dz_o;
+    dg[j] = dct * ig * (1.0f - gg * gg);
+    if constexpr (kCell == Cell::kCoupled) {
+      di[j] = dct * (gg - cp) * ig * (1.0f - ig);
+      dc[j] = dct * (1.0f - ig);
+    } else {
+      const float fg = gf[j];
+      const float dz_i = dct * gg * ig * (1.0f - ig);
+      const float dz_f = dct * cp * fg * (1.0f - fg);
+      di[j] = dz_i;
+      df[j] = dz_f;
+      float carry = dct * fg;
+      if constexpr (kCell == Cell::kPeephole) {
+        carry += dz_i * pi[j] + dz_f * pf[j];
+        dpi[j] += dz_i * cp;
+        dpf[j] += dz_f * cp;
+        dpo[j] += dz_o * c[j];
+      }
+      dc[j] = carry;
+    }
+    direct[j] = 0.0f;
+  }
+}
+
+//   dz_z = dh (h' - n) z (1 - z);  dn = dh (1 - z)(1 - n^2);  dz_r = dn hz_n r (1 - r)
+//   dxz = [dz_z, dz_r, dn];  dhz = [dz_z, dz_r, dn r];  dh_{t-1} gets dh z directly.
+void GruBackRow(const BackRow& p) {
+  const int64_t n = p.n, N = p.units;
+  const float* __restrict gz = p.gates;
+  const float* __restrict gr = p.gates + N;
+  const float* __restrict gn = p.gates + 2 * N;
+  const float* __restrict dh_in = p.dh;
+  const float* __restrict dh_out = p.dh_out;
+  const float* __restrict h_prev = p.h_prev;
+  const float* __restrict aux = p.aux;
+  float* __restrict dx_z = p.dxz;
+  float* __restrict dx_r = p.dxz + N;
+  float* __restrict dx_n = p.dxz + 2 * N;
+  float* __restrict dh_z = p.dhz;
+  float* __restrict dh_r = p.dhz + N;
+  float* __restrict dh_n = p.dhz + 2 * N;
+  float* __restrict direct = p.direct;
+#pragma GCC ivdep
+  for (int64_t j = 0; j < n; ++j) {
+    const float dht = dh_in[j] + dh_out[j];
+    const float zg = gz[j], rg = gr[j], cand = gn[j];
+    const float dz_z = dht * (h_prev[j] - cand) * zg * (1.0f - zg);
+    const float d_cand = dht * (1.0f - zg) * (1.0f - cand * cand);
+    const float dz_r = d_cand * aux[j] * rg * (1.0f - rg);
+    dx_z[j] = dz_z;
+    dx_r[j] = dz_r;
+    dx_n[j] = d_cand;
+    dh_z[j] = dz_z;
+    dh_r[j] = dz_r;
+    dh_n[j] = d_cand * rg;
+    direct[j] = dht * zg;
+  }
+}
+
+void BackwardRow(Cell cell, const BackRow& p) {
+  switch (cell) {
+    case Cell::kLstm:
+      return LstmFamilyBackRow<Cell::kLstm>(p);
+    case Cell::kPeephole:
+      return LstmFamilyBackRow<Cell::kPeephole>(p);
+    case Cell::kCoupled:
+      return LstmFamilyBackRow<Cell::kCoupled>(p);
+    case Cell::kGru:
+      return GruBackRow(p);
+  }
+}
+
 // ----------------------------------------------------------------------------- backward
 // Inputs: 0 d_h_seq [T,B,N], 1 d_h_final [B,N], 2 d_c_final [B,N] or [0], 3 kernel [N,G],
 // 4 h0, 5 c0, 6 peepholes, 7 mask, 8 dropout, 9 h_seq, 10 c_seq, 11 gates, 12 aux.
@@ -681,9 +819,10 @@ class BackwardOp : public OpKernel {
     }
     GemmInput dz16(bf16_, bf16_ ? B : 0, G);  // bf16 copy of dhz_t for the GEMM
     std::vector<float> direct(static_cast<size_t>(B * N), 0.0f);  // dh_{t-1} not through U
+    std::vector<std::vector<float>> scratch(chunks, std::vector<float>(2 * N));
 
     // stage 2s: gate derivatives of step t = T-1-s; stage 2s+1: the GEMM into dh_{t-1}.
-    auto work = [&, cell](int64_t stage, int chunk) {
+    auto work = [&](int64_t stage, int chunk) {
       const int64_t t = T - 1 - stage / 2;
       const Range r = ChunkRange(N, chunks, chunk);
       const int64_t n = r.size();
@@ -692,6 +831,7 @@ class BackwardOp : public OpKernel {
         float* out = dh_gemm[chunk].data();
         gemms[chunk]->Run(a, G, out, n);
         for (int64_t b = 0; b < B; ++b)
+#pragma GCC ivdep
           for (int64_t j = 0; j < n; ++j) {
             const int64_t u = r.begin + j;
             const float through_u = out[b * n + j] * (dropout ? dropout[b * N + u] : 1.0f);
@@ -702,74 +842,38 @@ class BackwardOp : public OpKernel {
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = t * B + b;
         const bool real = mask == nullptr || mask[row] != 0.0f;
-        float* dxr = d_xz + row * G;
-        float* dhr = d_hz + row * G;
-        const float* gr = gates + row * G;
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t u = r.begin + j;
-          const float dht = dh[b * N + u] + d_h_seq[row * N + u];
-          if (!real) {
-            direct[b * N + u] = dht;
-            for (int g = 0; g < blocks; ++g) {
-              dxr[g * N + u] = 0.0f;
-              if (!lstm_family) dhr[g * N + u] = 0.0f;
-            }
-            continue;  // dc carries through unchanged
+        BackRow p;
+        p.n = n;
+        p.units = N;
+        p.dh = dh + b * N + r.begin;
+        p.dh_out = d_h_seq + row * N + r.begin;
+        p.dc = dc ? dc + b * N + r.begin : nullptr;
+        p.direct = direct.data() + b * N + r.begin;
+        p.gates = gates + row * G + r.begin;
+        p.dxz = d_xz + row * G + r.begin;
+        p.dhz = d_hz + row * G + r.begin;
+        if (cell == Cell::kGru) {
+          p.h_prev = t > 0 ? h_seq + (row - B) * N + r.begin : h0 + b * N + r.begin;
+          p.aux = aux + row * N + r.begin;
+        } else {
+          p.c = c_seq + row * N + r.begin;
+          p.c_prev = t > 0 ? c_seq + (row - B) * N + r.begin : c0 + b * N + r.begin;
+        }
+        p.peepholes = peep ? peep + r.begin : nullptr;
+        p.d_peepholes = d_peep ? d_peep + r.begin : nullptr;
+        p.scratch = scratch[chunk].data();
+        if (!real) {  // a masked step: no gradient into it; dh and dc go straight back
+#pragma GCC ivdep
+          for (int64_t j = 0; j < n; ++j) p.direct[j] = p.dh[j] + p.dh_out[j];
+          for (int g = 0; g < blocks; ++g) {
+            std::fill(p.dxz + g * N, p.dxz + g * N + n, 0.0f);
+            if (!lstm_family) std::fill(p.dhz + g * N, p.dhz + g * N + n, 0.0f);
           }
-          if (cell == Cell::kGru) {
-            const float zg = gr[u], rg = gr[N + u], cand = gr[2 * N + u];
-            const float hp = t > 0 ? h_seq[(row - B) * N + u] : h0[b * N + u];
-            const float hz_n = aux[row * N + u];
-            const float dz_z = dht * (hp - cand) * zg * (1.0f - zg);
-            const float d_cand = dht * (1.0f - zg) * (1.0f - cand * cand);
-            const float dz_r = d_cand * hz_n * rg * (1.0f - rg);
-            dxr[u] = dz_z;
-            dxr[N + u] = dz_r;
-            dxr[2 * N + u] = d_cand;
-            dhr[u] = dz_z;
-            dhr[N + u] = dz_r;
-            dhr[2 * N + u] = d_cand * rg;
-            direct[b * N + u] = dht * zg;
-            continue;
-          }
-          const float cn = c_seq[row * N + u];
-          const float cp = t > 0 ? c_seq[(row - B) * N + u] : c0[b * N + u];
-          const float tc = FastTanh(cn);
-          float dct = dc[b * N + u];
-          if (cell == Cell::kCoupled) {
-            const float ig = gr[u], gg = gr[N + u], og = gr[2 * N + u];
-            const float dz_o = dht * tc * og * (1.0f - og);
-            dct += dht * og * (1.0f - tc * tc);
-            dxr[u] = dct * (gg - cp) * ig * (1.0f - ig);
-            dxr[N + u] = dct * ig * (1.0f - gg * gg);
-            dxr[2 * N + u] = dz_o;
-            dc[b * N + u] = dct * (1.0f - ig);
-          } else {
-            const float ig = gr[u], fg = gr[N + u], gg = gr[2 * N + u], og = gr[3 * N + u];
-            const float dz_o = dht * tc * og * (1.0f - og);
-            dct += dht * og * (1.0f - tc * tc);
-            if (peep) dct += dz_o * peep[2 * N + u];
-            const float dz_i = dct * gg * ig * (1.0f - ig);
-            const float dz_f = dct * cp * fg * (1.0f - fg);
-            dxr[u] = dz_i;
-            dxr[N + u] = dz_f;
-            dxr[2 * N + u] = dct * ig * (1.0f - gg * gg);
-            dxr[3 * N + u] = dz_o;
-            float carry = dct * fg;
-            if (peep) {
-              carry += dz_i * peep[u] + dz_f * peep[N + u];
-              d_peep[u] += dz_i * cp;
-              d_peep[N + u] += dz_f * cp;
-              d_peep[2 * N + u] += dz_o * cn;
-            }
-            dc[b * N + u] = carry;
-          }
-          direct[b * N + u] = 0.0f;
+        } else {
+          BackwardRow(cell, p);
         }
         if (bf16_)
-          for (int g = 0; g < blocks; ++g)
-            for (int64_t j = 0; j < n; ++j)
-              dz16.Set(b, g * N + r.begin + j, dhr[g * N + r.begin + j]);
+          for (int g = 0; g < blocks; ++g) dz16.SetRow(b, g * N + r.begin, n, p.dhz + g * N, nullptr);
       }
     };
     RunStaged(context, 2 * T, chunks, work);

@@ -1,0 +1,169 @@
+"""The native CPU kernel against the XLA loop, keras.layers.LSTM and torch.nn.LSTM, same run.
+
+For each shape, rows of training and inference tokens/s (`lstm_zoo.bench` step functions):
+keras.layers.LSTM (float32 and mixed_bfloat16), every zoo layer with a native kernel on the
+XLA loop (float32) and on the kernel (float32 and mixed_bfloat16), and torch.nn.LSTM (float32
+and under `torch.autocast("cpu", torch.bfloat16)`). Ratios are to torch.nn.LSTM float32 (for
+bf16 rows: to torch's bf16 autocast) and to keras.layers.LSTM float32.
+
+The matmul roofline of the machine at these shapes is measured in the same run with TF's
+MatMul (oneDNN): the input projection [batch * steps, inputs] x [inputs, 4 units] and the
+per-step recurrent product [batch, units] x [units, 4 units] (64 in one graph), in float32 and
+bfloat16; each row's share of it is its matmul FLOPs per second over the roofline's.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from lstm_zoo.bench import Shape, keras_step_functions, median_seconds, torch_step_functions
+
+KERNEL_LAYERS = ("zoo_lstm", "peephole", "coupled", "zoo_gru")
+GATE_BLOCKS = {"lstm": 4, "zoo_lstm": 4, "peephole": 4, "coupled": 3, "zoo_gru": 3}
+SHAPES = {
+    "64x64, 256/256": Shape(batch=64, steps=64, inputs=256, units=256),
+    "ptb-small 20x20, 200/200": Shape(batch=20, steps=20, inputs=200, units=200),
+}
+
+
+def matmul_flops(shape, blocks, train):
+    """Matmul FLOPs of one step function: the input projection and the recurrent products
+    (training: forward, then dX and dW, dh and dU: three times the forward)."""
+    forward = 2 * shape.batch * shape.steps * (shape.inputs + shape.units) * blocks * shape.units
+    return 3 * forward if train else forward
+
+
+def _matmul_rate(m, k, n, dtype, repeats=64):
+    """GFLOP/s of `repeats` [m, k] x [k, n] matmuls chained in one graph (median of 5)."""
+    a = tf.random.normal([m, k], dtype=tf.float32)
+    b = tf.random.normal([k, n], dtype=tf.float32) * 0.01
+    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+
+    @tf.function
+    def run():
+        total = tf.zeros([m, n], dtype)
+        for _ in range(repeats):
+            total += tf.matmul(a, b)
+        return total
+
+    run()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        run().numpy()
+        times.append(time.perf_counter() - start)
+    return 2.0 * m * k * n * repeats / float(np.median(times)) / 1e9
+
+
+def roofline(shape):
+    """{precision: {"projection": GFLOP/s, "step": GFLOP/s}} at this shape (4 gate blocks)."""
+    width = 4 * shape.units
+    return {
+        name: {
+            "projection": _matmul_rate(
+                shape.batch * shape.steps, shape.inputs, width, dtype, repeats=4
+            ),
+            "step": _matmul_rate(shape.batch, shape.units, width, dtype),
+        }
+        for name, dtype in (("float32", tf.float32), ("bfloat16", tf.bfloat16))
+    }
+
+
+def kernel_study(shape, warmup=3, timed=10, repeats=3, torch=True, log=print):
+    """Rows {layer, path, precision, train/infer tokens_per_s, ratios, roofline shares}."""
+    tokens = shape.batch * shape.steps
+    rows = []
+
+    def measure(layer, path, precision, train, infer):
+        row = {
+            "layer": layer,
+            "path": path,
+            "precision": precision,
+            "train_tokens_per_s": tokens / median_seconds(train, warmup, timed, repeats),
+            "infer_tokens_per_s": tokens / median_seconds(infer, warmup, timed, repeats),
+        }
+        rows.append(row)
+        log(
+            f"{layer:>14} {path:>6} {precision:>14}  train {row['train_tokens_per_s']:>9.0f}"
+            f"  infer {row['infer_tokens_per_s']:>9.0f} tok/s"
+        )
+        return row
+
+    measure("lstm", "keras", "float32", *keras_step_functions("lstm", False, shape))
+    measure(
+        "lstm",
+        "keras",
+        "mixed_bfloat16",
+        *keras_step_functions("lstm", False, shape, dtype="mixed_bfloat16"),
+    )
+    for name in KERNEL_LAYERS:
+        measure(name, "xla", "float32", *keras_step_functions(name, False, shape, path="xla"))
+        measure(name, "native", "float32", *keras_step_functions(name, False, shape))
+        measure(
+            name,
+            "native",
+            "mixed_bfloat16",
+            *keras_step_functions(name, False, shape, dtype="mixed_bfloat16"),
+        )
+    if torch:
+        for bfloat16, precision in ((False, "float32"), (True, "bf16 autocast")):
+            try:
+                train, infer, _ = torch_step_functions(shape, bfloat16=bfloat16)
+                measure("torch.nn.LSTM", "torch", precision, train, infer)
+            except ImportError:
+                log("torch is not installed: no torch rows")
+                break
+            except RuntimeError as error:  # oneDNN has no bf16 LSTM primitive on some CPUs
+                log(f"torch.nn.LSTM {precision}: not run here: {str(error).splitlines()[0]}")
+    peaks = roofline(shape)
+    _add_ratios(rows, shape, peaks)
+    return rows, peaks
+
+
+def _add_ratios(rows, shape, peaks):
+    def find(layer, precision):
+        return next((r for r in rows if r["layer"] == layer and r["precision"] == precision), None)
+
+    keras_fp32 = find("lstm", "float32")
+    torch_fp32 = find("torch.nn.LSTM", "float32")
+    torch_bf16 = find("torch.nn.LSTM", "bf16 autocast")
+    for row in rows:
+        bf16 = row["precision"] != "float32"
+        peer = torch_bf16 if bf16 else torch_fp32
+        blocks = GATE_BLOCKS.get(row["layer"], 4)
+        # the roofline of a step function: its two matmul kinds at their measured rates
+        rates = peaks["bfloat16" if bf16 else "float32"]
+        for kind, train in (("train", True), ("infer", False)):
+            rate = row[f"{kind}_tokens_per_s"]
+            row[f"{kind}_vs_keras"] = rate / keras_fp32[f"{kind}_tokens_per_s"]
+            row[f"{kind}_vs_torch"] = rate / peer[f"{kind}_tokens_per_s"] if peer else None
+            seconds = (shape.batch * shape.steps) / rate
+            projection = 2 * shape.batch * shape.steps * shape.inputs * blocks * shape.units
+            recurrent = 2 * shape.batch * shape.steps * shape.units * blocks * shape.units
+            factor = 3 if train else 1
+            ideal = factor * (projection / rates["projection"] + recurrent / rates["step"]) / 1e9
+            row[f"{kind}_roofline_share"] = ideal / seconds
+
+
+def markdown(rows):
+    lines = [
+        "| layer | path | precision | train tok/s | vs torch | vs keras | roofline | "
+        "infer tok/s | vs torch | vs keras | roofline |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def ratio(value):
+        return "-" if value is None else f"{value:.2f}x"
+
+    for r in rows:
+        lines.append(
+            f"| {r['layer']} | {r['path']} | {r['precision']} | "
+            f"{r['train_tokens_per_s']:,.0f} | {ratio(r['train_vs_torch'])} | "
+            f"{ratio(r['train_vs_keras'])} | {r['train_roofline_share']:.0%} | "
+            f"{r['infer_tokens_per_s']:,.0f} | {ratio(r['infer_vs_torch'])} | "
+            f"{ratio(r['infer_vs_keras'])} | {r['infer_roofline_share']:.0%} |"
+        )
+    return "\n".join(lines)
