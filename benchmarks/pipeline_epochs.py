@@ -44,6 +44,8 @@ sentences, IMDB 2,000 reviews, EWT 4,000 sentences, PTB 200,000 tokens; `--quick
         [--epochs 2] [--sst2-limit N] [--imdb-limit N] [--ewt-limit N] [--ptb-limit N]
         [--char-cell lstm] [--no-torch] [--torch-threads N] [--no-xla-dump] [--output JSON]
 
+The zoo layers run the native CPU kernel where it applies (`lstm_zoo.kernels`; the JSON
+records which); `LSTM_ZOO_KERNEL=xla` in the environment measures the XLA loop instead.
 `--cells` defaults to keras's "lstm" and every zoo layer of the registry; "lstm" is always
 run first, as the baseline. `--no-xla-dump` times without writing dumps (no compilation
 counts), to check that dumping does not move the times (it did not, within noise, on a
@@ -107,6 +109,7 @@ from lstm_zoo.data.tagging import (  # noqa: E402
     encode_tagged,
     tagging_dataset,
 )
+from lstm_zoo.kernels import status as lstm_zoo_kernel_status  # noqa: E402
 from lstm_zoo.layers.registry import available_recurrent_layers, registry_entries  # noqa: E402
 from lstm_zoo.models import (  # noqa: E402
     ResetStatesAtEpochAndEvaluation,
@@ -794,6 +797,9 @@ def main(argv=None):
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "load_average": os.getloadavg(),
         },
+        # which loop the zoo layers run: the native CPU kernel or the XLA loop
+        # (LSTM_ZOO_KERNEL=xla in the environment measures the XLA loop)
+        "kernel": lstm_zoo_kernel_status(),
         "settings": {
             "seed": args.seed,
             "batch": BATCH,
