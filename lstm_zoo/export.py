@@ -38,6 +38,10 @@ import tensorflow as tf
 from lstm_zoo.kernels.loader import with_xla_loops
 
 TASKS = ("classify", "tag", "generate")
+# How texts become tokens: "tf.strings" (ASCII-whitespace split, tf.strings.lower; what the
+# run directories of `lstm-zoo train` use) or "lstm_zoo.text" (the rule of lstm_zoo.text, the
+# task models': Unicode whitespace, simple case folding).
+TEXT_RULES = ("tf.strings", "lstm_zoo.text")
 
 
 class StringIds(tf.Module):
@@ -51,8 +55,18 @@ class StringIds(tf.Module):
         level: "word" (whitespace tokens) or "char" (Unicode characters, for character LMs).
     """
 
-    def __init__(self, vocabulary, lowercase=False, level="word", unknown=("<oov>", "<unk>")):
+    def __init__(
+        self,
+        vocabulary,
+        lowercase=False,
+        level="word",
+        unknown=("<oov>", "<unk>"),
+        text_rule="tf.strings",
+    ):
         super().__init__()
+        if text_rule not in TEXT_RULES:
+            raise ValueError(f"text_rule must be one of {TEXT_RULES}; got {text_rule!r}")
+        self.text_rule = text_rule
         vocabulary = [str(token) for token in vocabulary]
         if len(vocabulary) < 2:
             raise ValueError(
@@ -73,14 +87,40 @@ class StringIds(tf.Module):
             default_value=self.unknown_id,
         )
         self.tokens = tf.constant(vocabulary)
+        if text_rule == "lstm_zoo.text" and self.lowercase:
+            from lstm_zoo.text.tokenizer import tf_folding_table
+
+            self.folding = tf_folding_table()
 
     def split(self, texts):
         """[batch] strings -> ragged [batch, (tokens)] strings."""
+        if self.text_rule == "lstm_zoo.text":
+            from lstm_zoo.text.tokenizer import tf_tokenize
+
+            return tf_tokenize(texts, self.lowercase, self.level, getattr(self, "folding", None))
         if self.lowercase:
             texts = tf.strings.lower(texts, encoding="utf-8")
         if self.level == "char":
             return tf.strings.unicode_split(texts, "UTF-8")
         return tf.strings.split(texts)
+
+    def split_words(self, texts):
+        """[batch] strings -> ragged words as written (no case folding)."""
+        if self.text_rule == "lstm_zoo.text":
+            from lstm_zoo.text.tokenizer import tf_tokenize
+
+            return tf_tokenize(texts, False, "word")
+        return tf.strings.split(texts)
+
+    def fold(self, tokens):
+        """Tokens lowercased (or case-folded by the `lstm_zoo.text` rule) when `lowercase`."""
+        if not self.lowercase:
+            return tokens
+        if self.text_rule == "lstm_zoo.text":
+            from lstm_zoo.text.tokenizer import tf_fold_case
+
+            return tf_fold_case(tokens, self.folding)
+        return tf.strings.lower(tokens, encoding="utf-8")
 
     def lookup(self, tokens, where):
         """Ragged or dense string tokens -> int32 ids; an unknown token without an unknown id
@@ -137,6 +177,7 @@ def export_saved_model(
     sampler_options=None,
     end_token=None,
     overwrite=False,
+    text_rule="tf.strings",
 ):
     """Write a TensorFlow SavedModel whose signatures take raw strings.
 
@@ -165,6 +206,7 @@ def export_saved_model(
         end_token: str or None. Generation stops per sequence after this token.
         overwrite: bool. Replace what is at `path` (a non-empty directory is refused
             otherwise).
+        text_rule: "tf.strings" or "lstm_zoo.text" (see `TEXT_RULES`).
 
     Returns:
         The `tf.Module` that was saved (its functions work in this process too).
@@ -187,7 +229,7 @@ def export_saved_model(
         encoder = None
     else:
         tokens = getattr(vocabulary, "tokens", vocabulary)
-        encoder = StringIds(tokens, lowercase=lowercase, level=level)
+        encoder = StringIds(tokens, lowercase=lowercase, level=level, text_rule=text_rule)
         module.encoder = encoder
 
     if task == "classify":
@@ -337,7 +379,7 @@ def _tag_signatures(module, model, encoder, labels, characters):
         lengths = tf.cast(raw.row_lengths(), tf.int32)
         check = tf.debugging.assert_positive(lengths, message=f"{where}: a sentence has no tokens")
         with tf.control_dependencies([check]):
-            words = tf.strings.lower(raw, encoding="utf-8") if encoder.lowercase else raw
+            words = encoder.fold(raw)
             ids = encoder.lookup(words, where).to_tensor(0)
         inputs = ids
         if char_model:
@@ -355,7 +397,7 @@ def _tag_signatures(module, model, encoder, labels, characters):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     def tag(texts):
-        return tags_for(tf.strings.split(texts), "tag")
+        return tags_for(encoder.split_words(texts), "tag")
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
     def tag_tokens(tokens):

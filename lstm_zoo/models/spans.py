@@ -68,3 +68,53 @@ def span_f1(true_sequences, predicted_sequences, scheme="bio"):
     recall = correct / gold if gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def chunk_scheme(tags):
+    """ "bioes", "bio" (BIO or IOB1: conlleval reads both alike) or None for a tag set that is
+    not a chunk tag set (UPOS: "NOUN", "VERB", ...)."""
+    tags = [t for t in tags if t not in ("O", "", None)]
+    if not tags or not all(len(t) > 2 and t[0] in "BIES" and t[1] == "-" for t in tags):
+        return None
+    return "bioes" if any(t[0] in "ES" for t in tags) else "bio"
+
+
+def _scores(correct, guessed, gold):
+    precision = correct / guessed if guessed else 0.0
+    recall = correct / gold if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def span_scores(true_sequences, predicted_sequences, scheme="bio"):
+    """conlleval's report: overall micro precision/recall/F1 (in [0, 1]) and the same per
+    chunk type, as {"precision", "recall", "f1", "per_type": {type: {...}}}.
+
+    Example:
+
+    >>> span_scores([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "I-PER", "O", "B-ORG"]])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'precision': 0.5, 'recall': 0.5, 'f1': 0.5, 'per_type': {'LOC': {...}, ...}}
+    """
+    if len(true_sequences) != len(predicted_sequences):
+        raise ValueError(
+            f"{len(true_sequences)} true sentences but {len(predicted_sequences)} predicted"
+        )
+    counts = {}  # type -> [correct, guessed, gold]
+    for index, (truth, guess) in enumerate(zip(true_sequences, predicted_sequences)):
+        if len(truth) != len(guess):
+            raise ValueError(f"sentence {index}: {len(truth)} true tags, {len(guess)} predicted")
+        true_spans, guessed_spans = spans(truth, scheme), spans(guess, scheme)
+        for kind, *_ in true_spans | guessed_spans:
+            counts.setdefault(kind, [0, 0, 0])
+        for span in true_spans & guessed_spans:
+            counts[span[0]][0] += 1
+        for span in guessed_spans:
+            counts[span[0]][1] += 1
+        for span in true_spans:
+            counts[span[0]][2] += 1
+    total = [sum(c[i] for c in counts.values()) for i in range(3)]
+    return {
+        **_scores(*total),
+        "per_type": {kind: _scores(*counts[kind]) for kind in sorted(counts)},
+    }
