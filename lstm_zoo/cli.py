@@ -66,6 +66,14 @@ def _nonempty(text):
 _SEED = _int_in(0, 2**32 - 1)
 
 
+def _presets(args):
+    from lstm_zoo.presets import preset_lines
+
+    for line in preset_lines():
+        print(line)
+    return 0
+
+
 def _cells(args):
     from lstm_zoo.layers.registry import registry_entries
 
@@ -299,6 +307,11 @@ def build_parser():
 
     cells = commands.add_parser("cells", help="list the registered recurrent layers")
     cells.set_defaults(handler=_cells)
+
+    presets = commands.add_parser(
+        "presets", help="list the bundled pretrained presets (name, task, metric, size)"
+    )
+    presets.set_defaults(handler=_presets)
 
     train = commands.add_parser(
         "train",

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from lstm_zoo.models.sentiment import sentiment_classifier
-from lstm_zoo.models.task import Task
+from lstm_zoo.models.task import Task, json_arguments
 from lstm_zoo.text import TextPreprocessor, Vocabulary
 from lstm_zoo.validation import check_labels
 
@@ -53,7 +53,12 @@ class TextClassifier(Task):
         backbone = sentiment_classifier(
             vocab_size=len(vocabulary), num_classes=len(labels), **backbone_kwargs
         )
-        return cls(backbone, TextPreprocessor(vocabulary, lowercase=lowercase), labels=labels)
+        return cls(
+            backbone,
+            TextPreprocessor(vocabulary, lowercase=lowercase),
+            labels=labels,
+            backbone_arguments=json_arguments(backbone_kwargs, len(vocabulary)),
+        )
 
     def compile_default(self, learning_rate=1e-3):
         """Adam, (binary or sparse) cross-entropy and accuracy, as

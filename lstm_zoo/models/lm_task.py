@@ -48,7 +48,8 @@ class LanguageModel(Task):
         vocabulary = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary(vocabulary)
         backbone = language_model(len(vocabulary), **backbone_kwargs)
         preprocessor = TextPreprocessor(vocabulary, lowercase=lowercase, level=level)
-        return cls(backbone, preprocessor, end_token=end_token)
+        arguments = {**backbone_kwargs, "vocab_size": len(vocabulary)}
+        return cls(backbone, preprocessor, end_token=end_token, backbone_arguments=arguments)
 
     def compile_default(self, learning_rate=1e-3, **kwargs):
         """Adam with global-norm clipping 5, token cross-entropy and `Perplexity`."""

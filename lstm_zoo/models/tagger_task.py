@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from lstm_zoo.models.spans import chunk_scheme, span_scores
 from lstm_zoo.models.tagger import compile_tagger, sequence_tagger
-from lstm_zoo.models.task import DEFAULT_BATCH_SIZE, Task
+from lstm_zoo.models.task import DEFAULT_BATCH_SIZE, Task, json_arguments
 from lstm_zoo.text import TextPreprocessor, Vocabulary
 from lstm_zoo.validation import check_labels
 
@@ -69,7 +69,12 @@ class SequenceTagger(Task):
         """A new tagger: `sequence_tagger(len(tags), vocab_size=len(vocabulary), ...)`."""
         vocabulary = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary(vocabulary)
         backbone = sequence_tagger(len(tags), vocab_size=len(vocabulary), **backbone_kwargs)
-        return cls(backbone, TextPreprocessor(vocabulary, lowercase=lowercase), tags=tags)
+        return cls(
+            backbone,
+            TextPreprocessor(vocabulary, lowercase=lowercase),
+            tags=tags,
+            backbone_arguments=json_arguments(backbone_kwargs, len(vocabulary)),
+        )
 
     def compile_default(self, learning_rate=1e-3):
         """Adam with token cross-entropy and `TokenAccuracy` (CRF: its log-likelihood)."""

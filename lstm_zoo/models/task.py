@@ -32,12 +32,14 @@ class Task(keras.Model):
         backbone: keras.Model. Ids in, the task's outputs out (a factory model).
         preprocessor: `lstm_zoo.text.TextPreprocessor`. Its vocabulary must have as many ids
             as the backbone's token embedding.
+        backbone_arguments: dict or None. The factory arguments that built the backbone
+            (`build` and `from_preset` record them; `save_to_preset` needs them).
     """
 
     head_layers = ()
     backbone_factory = None  # the factory building the backbone (for presets)
 
-    def __init__(self, backbone, preprocessor, **kwargs):
+    def __init__(self, backbone, preprocessor, backbone_arguments=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(backbone, keras.Model):
             raise ValueError(f"backbone must be a keras.Model; got {type(backbone).__name__}")
@@ -54,6 +56,7 @@ class Task(keras.Model):
             )
         self.backbone = backbone
         self.preprocessor = preprocessor
+        self.backbone_arguments = None if backbone_arguments is None else dict(backbone_arguments)
         self.built = True  # the backbone is built: weights exist before the first call
 
     def call(self, inputs, training=None):
@@ -159,6 +162,7 @@ class Task(keras.Model):
             "trainable": self.trainable,
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+            "backbone_arguments": self.backbone_arguments,
         }
 
     @classmethod
@@ -190,6 +194,17 @@ class Task(keras.Model):
     def preset_arguments(self):
         """The task's own constructor arguments besides backbone and preprocessor."""
         return {}
+
+
+def json_arguments(arguments, vocabulary_size):
+    """Factory arguments as JSON values: a pretrained `embeddings` matrix becomes
+    `embedding_dim` (its vectors live on in the weights)."""
+    arguments = dict(arguments)
+    embeddings = arguments.pop("embeddings", None)
+    if embeddings is not None:
+        arguments["embedding_dim"] = int(np.shape(embeddings)[1])
+    arguments["vocab_size"] = vocabulary_size
+    return arguments
 
 
 def _is_str(value):
