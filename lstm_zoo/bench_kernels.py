@@ -8,8 +8,9 @@ bf16 rows: to torch's bf16 autocast) and to keras.layers.LSTM float32.
 
 The matmul roofline of the machine at these shapes is measured in the same run with TF's
 MatMul (oneDNN): the input projection [batch * steps, inputs] x [inputs, 4 units] and the
-per-step recurrent product [batch, units] x [units, 4 units] (64 in one graph), in float32 and
-bfloat16; each row's share of it is its matmul FLOPs per second over the roofline's.
+per-step recurrent product [batch, units] x [units, 4 units] (64 dependent ones in one graph,
+so TF's per-op cost is included), in float32 and bfloat16; each row's share is the time its
+matmuls would take at those rates over its measured time.
 """
 
 from __future__ import annotations
@@ -37,17 +38,18 @@ def matmul_flops(shape, blocks, train):
 
 
 def _matmul_rate(m, k, n, dtype, repeats=64):
-    """GFLOP/s of `repeats` [m, k] x [k, n] matmuls chained in one graph (median of 5)."""
-    a = tf.random.normal([m, k], dtype=tf.float32)
-    b = tf.random.normal([k, n], dtype=tf.float32) * 0.01
-    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+    """GFLOP/s of `repeats` dependent [m, k] x [k, n] matmuls in one graph (median of 5):
+    each product's first k columns feed the next (as h_t feeds step t + 1), so none can be
+    merged or skipped."""
+    a = tf.cast(tf.random.normal([m, k]), dtype)
+    b = tf.cast(tf.random.normal([k, n]) * (1.0 / k), dtype)
 
     @tf.function
     def run():
-        total = tf.zeros([m, n], dtype)
+        h = a
         for _ in range(repeats):
-            total += tf.matmul(a, b)
-        return total
+            h = tf.matmul(h, b)[:, :k]
+        return h
 
     run()
     times = []
