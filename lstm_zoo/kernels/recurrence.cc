@@ -102,6 +102,23 @@ inline uint16_t ToBf16(float x) {  // round to nearest even
   return static_cast<uint16_t>(bits >> 16);
 }
 
+inline float RoundToBf16(float x) {  // the float value of ToBf16(x)
+  const uint32_t bits = static_cast<uint32_t>(ToBf16(x)) << 16;
+  float y;
+  std::memcpy(&y, &bits, 4);
+  return y;
+}
+
+// MKL's bf16 GEMM only where the CPU has bf16 instructions (AVX-512-BF16; AMX-BF16 comes
+// with them). Elsewhere bf16 mode is emulated with the same numerics: operands rounded to
+// bf16, products accumulated in fp32 by the fp32 GEMM.
+// LSTM_ZOO_KERNEL_BF16=emulate forces the emulation (tests: both modes on one machine).
+bool CpuHasBf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  const char* mode = std::getenv("LSTM_ZOO_KERNEL_BF16");
+  return has && !(mode && std::string(mode) == "emulate");
+}
+
 // ----------------------------------------------------------------------------- threads
 // Tickets (stage, chunk) are taken in order by any participant; a ticket waits until every
 // ticket of the previous stage is done. A waiting ticket only waits on tickets already taken
@@ -188,11 +205,19 @@ class PackedGemm {
  public:
   // `b` row-major [k, n] with leading dimension ldb, transposed when `transpose` (then b is
   // [n, k] with leading dimension ldb).
+  // bf16: bf16 operands, fp32 accumulation (emulated with rounded fp32 operands where the
+  // CPU has no bf16 instructions).
   PackedGemm(bool bf16, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
              bool transpose)
-      : bf16_(bf16), m_(m), n_(n), k_(k) {
+      : bf16_(bf16 && CpuHasBf16()), m_(m), n_(n), k_(k) {
     if (m == 0 || n == 0 || k == 0) return;
     const CBLAS_TRANSPOSE trans = transpose ? CblasTrans : CblasNoTrans;
+    std::vector<float> rounded;
+    if (bf16 && !bf16_) {
+      rounded.resize(static_cast<size_t>(transpose ? n * ldb : k * ldb));
+      for (size_t i = 0; i < rounded.size(); ++i) rounded[i] = RoundToBf16(b[i]);
+      b = rounded.data();
+    }
     if (bf16_) {
       std::vector<uint16_t> b16(static_cast<size_t>(transpose ? n * ldb : k * ldb));
       for (size_t i = 0; i < b16.size(); ++i) b16[i] = ToBf16(b[i]);
@@ -240,11 +265,13 @@ class PackedGemm {
 
 // A row-major [rows, cols] operand the GEMMs read: fp32, or a bf16 copy kept beside it.
 struct GemmInput {
-  bool bf16;
+  bool bf16;   // stored as bf16 (for MKL's bf16 GEMM)
+  bool round;  // stored as fp32 rounded to bf16 (the emulated bf16 mode)
   int64_t cols;
   std::vector<float> f32;
   std::vector<uint16_t> b16;
-  GemmInput(bool bf16_, int64_t rows, int64_t cols_) : bf16(bf16_), cols(cols_) {
+  GemmInput(bool bf16_mode, int64_t rows, int64_t cols_)
+      : bf16(bf16_mode && CpuHasBf16()), round(bf16_mode && !CpuHasBf16()), cols(cols_) {
     if (bf16) {
       b16.assign(static_cast<size_t>(rows * cols), 0);
     } else {
@@ -255,7 +282,7 @@ struct GemmInput {
     if (bf16) {
       b16[row * cols + col] = ToBf16(value);
     } else {
-      f32[row * cols + col] = value;
+      f32[row * cols + col] = round ? RoundToBf16(value) : value;
     }
   }
   // row[col0 .. col0 + n) = values * scale (scale may be null)
@@ -267,7 +294,11 @@ struct GemmInput {
       for (int64_t j = 0; j < n; ++j) out[j] = ToBf16(scale ? values[j] * scale[j] : values[j]);
     } else {
       float* __restrict out = f32.data() + row * cols + col0;
-      if (scale) {
+      if (round) {
+#pragma GCC ivdep
+        for (int64_t j = 0; j < n; ++j)
+          out[j] = RoundToBf16(scale ? values[j] * scale[j] : values[j]);
+      } else if (scale) {
 #pragma GCC ivdep
         for (int64_t j = 0; j < n; ++j) out[j] = values[j] * scale[j];
       } else {
