@@ -146,7 +146,7 @@ class StagedLoop {
   void WaitFor(int64_t count) {
     int spins = 0;
     while (done_.load(std::memory_order_acquire) < count) {
-      if (++spins < 4000) {
+      if (++spins < 300) {  // about 20 us (pause is ~65 ns here), then yield the core
         _mm_pause();
       } else {
         std::this_thread::yield();
