@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 # Importing these registers the classes of the tagger, metrics, samplers, embeddings, CRF and
 # character encoder for `keras.saving.load_model`.
-from lstm_zoo import cells, generation, layers, models  # noqa: E402
+from lstm_zoo import cells, generation, layers, models, presets, text  # noqa: E402
 from lstm_zoo.layers import (  # noqa: E402, F401
     available_recurrent_layers,
     characters,
@@ -26,6 +26,8 @@ __all__ = [
     "generation",
     "layers",
     "models",
+    "presets",
     "recurrent_layer",
     "register_recurrent_layer",
+    "text",
 ]

@@ -66,11 +66,11 @@ class Task(keras.Model):
 
     def fit(self, x=None, y=None, batch_size=None, validation_data=None, **kwargs):
         shuffle = kwargs.pop("shuffle", True)
-        text = self._is_text(x)
+        text = self._is_text(x) or isinstance(x, tf.data.Dataset)  # shuffled by the dataset
         x, y, size = self._adapt(x, y, batch_size, shuffle=shuffle)
         if validation_data is not None:
             validation_data = self._adapt_validation(validation_data, batch_size)
-        # Ids: Keras shuffles as it always does; strings: the dataset is shuffled already.
+        # Ids: Keras shuffles as it always does; strings and datasets: shuffled already.
         kwargs["shuffle"] = shuffle and not text
         return super().fit(x, y, batch_size=size, validation_data=validation_data, **kwargs)
 

@@ -2,7 +2,7 @@
 
     <preset>/
       config.json                      task class, backbone factory + arguments, task arguments
-      model.weights.h5                 the weights (Keras's .weights.h5)
+      model.weights.h5                 the backbone's weights (Keras's .weights.h5, no optimizer)
       metadata.json                    data, training command, test metrics, data licence, size
       assets/tokenizer/vocabulary.txt  one JSON-escaped token a line (lstm_zoo.text.Vocabulary)
 

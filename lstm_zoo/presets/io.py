@@ -72,7 +72,7 @@ def save_to_preset(model, path, metadata=None, overwrite=False):
     }
     (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     model.preprocessor.vocabulary.save(path / VOCABULARY_FILE)
-    model.save_weights(path / WEIGHTS_FILE)
+    model.backbone.save_weights(path / WEIGHTS_FILE)  # no optimizer state
     import lstm_zoo
     from lstm_zoo.text.tokenizer import UNICODE_VERSION
 
@@ -98,7 +98,8 @@ def load_metadata(preset):
 
 
 def from_preset(preset, task_class=None, **overrides):
-    """The task model of a preset, its weights loaded.
+    """The task model of a preset, its weights loaded, compiled with the task's
+    `compile_default()` (call `compile` again for other settings).
 
     Args:
         preset: a bundled preset name (`available_presets()`) or a preset directory.
@@ -136,17 +137,19 @@ def from_preset(preset, task_class=None, **overrides):
     except (ValueError, TypeError) as error:
         raise ValueError(f"{path / CONFIG_FILE}: malformed ({error})") from None
     try:
-        pretrained.load_weights(path / WEIGHTS_FILE)
+        pretrained.backbone.load_weights(path / WEIGHTS_FILE)
     except (ValueError, OSError, KeyError, TypeError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f"{path / WEIGHTS_FILE}: cannot be loaded ({message})") from None
     if not overrides:
+        pretrained.compile_default()
         return pretrained
     new_arguments, new_task_arguments, new_head = _apply_overrides(
         cls, arguments, task_arguments, overrides, path
     )
     model = _build(cls, new_arguments, preprocessor, new_task_arguments)
     _transfer(pretrained.backbone, model.backbone, cls.head_layers if new_head else (), overrides)
+    model.compile_default()
     return model
 
 

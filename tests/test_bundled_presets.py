@@ -1,0 +1,98 @@
+"""Every bundled preset loads offline by name and predicts on real sentences; with the shared
+data (marker `data`) its recorded test metric is measured again on the test split."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lstm_zoo.presets import available_presets, from_preset
+from lstm_zoo.presets.registry import BUNDLED_ROOT
+
+CLASSIFIER_SENTENCES = {
+    # SST-2 style sentences written for this test (not from the splits).
+    "positive": [
+        "a gorgeous , witty and deeply moving film .",
+        "one of the best films of the year .",
+    ],
+    "negative": ["a dull , tedious mess .", "the plot is stupid and the acting is awful ."],
+}
+
+
+def _metadata(name):
+    return json.loads((BUNDLED_ROOT / name / "metadata.json").read_text(encoding="utf-8"))
+
+
+def _tasks(task):
+    return [n for n in available_presets() if _metadata(n)["task"] == task]
+
+
+def test_every_bundled_preset_is_small_and_documented():
+    assert available_presets(), "no bundled presets"
+    for name in available_presets():
+        metadata = _metadata(name)
+        for key in ("data", "training_command", "metrics", "data_license", "test_split"):
+            assert key in metadata, (name, key)
+        size = sum(p.stat().st_size for p in (BUNDLED_ROOT / name).rglob("*") if p.is_file())
+        assert size <= 8 * 1024 * 1024, (name, size)
+
+
+@pytest.mark.parametrize("name", _tasks("text_classifier"))
+def test_classifier_preset_reads_real_sentences(name):
+    model = from_preset(name)
+    for label, sentences in CLASSIFIER_SENTENCES.items():
+        assert model.predict_labels(sentences) == [label] * len(sentences), label
+
+
+@pytest.mark.parametrize("name", _tasks("language_model"))
+def test_language_model_preset_writes_text(name):
+    model = from_preset(name)
+    text = model.generate(["ROMEO:\n"], max_length=60)[0]
+    assert text.startswith("romeo:\n" if model.preprocessor.lowercase else "ROMEO:\n")
+    assert len(text) == 60 and " " in text[7:]
+    # Beyond chance: the preset scores Shakespeare far better than uniform over its characters.
+    bits = np.log2(model.perplexity(["First Citizen:\nBefore we proceed any further, hear me."]))
+    assert bits < 0.6 * np.log2(len(model.preprocessor.vocabulary))
+
+
+def _data(*parts):
+    from lstm_zoo.data import dataset_path
+
+    try:
+        return dataset_path(*parts)
+    except FileNotFoundError as error:
+        pytest.skip(f"shared data absent: {error}")
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", _tasks("text_classifier"))
+def test_classifier_preset_test_accuracy_again(name):
+    from lstm_zoo.data.classification import read_label_text_lines
+
+    texts, labels = read_label_text_lines(_data("sst2", "stsa.binary.test"))
+    model = from_preset(name)
+    accuracy = float((model.probabilities(list(texts)).argmax(-1) == labels).mean())
+    # The whole test split, scored as the training script scored it: only float rounding
+    # across machines may move it (tolerance 0.3 points = 5 of 1,821 sentences).
+    assert accuracy == pytest.approx(_metadata(name)["metrics"]["test_accuracy"], abs=0.003)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", _tasks("language_model"))
+def test_char_lm_preset_test_bits_again(name):
+    import sys
+    from pathlib import Path
+
+    _data("tinyshakespeare", "input.txt")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import train_presets
+    finally:
+        sys.path.pop(0)
+    model = from_preset(name)
+    test_part = train_presets._shakespeare_parts()[2]
+    data = train_presets.shakespeare_windows(model, test_part)
+    loss = model.evaluate(data, verbose=0, return_dict=True)["loss"]
+    bits = loss / np.log(2)
+    # The same windows as the training script's test score; tolerance 0.01 bits/char.
+    assert bits == pytest.approx(_metadata(name)["metrics"]["test_bits_per_char"], abs=0.01)
