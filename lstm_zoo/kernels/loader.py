@@ -118,11 +118,19 @@ def call_reason():
 
 
 def status():
-    """{'path': 'native' or 'xla', 'reason': why, 'library': path or None} for this process
+    """{'path': 'native' or 'xla', 'reason': why, 'library': path or None, 'bf16': how
+    mixed_bfloat16 GEMMs run} for this process
     (a cell, dtype or jit_compile=True call may still run the XLA loop: see the module)."""
     reason = process_reason()
+    flags = build.cpu_flags().split()
+    native_bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
     return {
         "path": "xla" if reason else "native",
         "reason": reason or "the native kernel is built and loaded",
         "library": _state.get("path"),
+        "bf16": (
+            "MKL bf16 GEMM (AMX / AVX-512-BF16)"
+            if native_bf16
+            else "emulated: bf16-rounded operands in the fp32 GEMM (no bf16 instructions)"
+        ),
     }
