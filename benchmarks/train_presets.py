@@ -61,7 +61,7 @@ SST2 = {
     "budget_s": 480,
 }
 SHAKESPEARE = {
-    "model": {"cell": "lstm", "units": 512, "num_layers": 1, "embedding_dim": 64, "dropout": 0.2},
+    "model": {"cell": "lstm", "units": 256, "num_layers": 1, "embedding_dim": 64, "dropout": 0.1},
     "splits": (0.90, 0.05, 0.05),  # train, validation, test: consecutive parts of the text
     "batch_size": 64,
     "num_steps": 64,
@@ -190,7 +190,7 @@ def train_shakespeare():
         bits[name] = round(float(loss["loss"]) / math.log(2), 4)
     metrics = {"test_bits_per_char": bits["test"], "valid_bits_per_char": bits["valid"]}
     metadata = {
-        "description": "tiny-shakespeare character LM: 64-d embedding -> LSTM 512 -> logits",
+        "description": "tiny-shakespeare character LM: 64-d embedding -> LSTM 256 -> logits",
         "data": {
             "text": "tinyshakespeare/input.txt (1,115,394 characters)",
             "splits": "consecutive 90 % train / 5 % validation / 5 % test of the text",
