@@ -32,11 +32,12 @@ class Vocabulary:
     """Token <-> id with `<pad>` = 0 and `<unk>` = 1.
 
     Args:
-        tokens: list of str. The tokens in id order. If it does not start with `<pad>`,
-            `<unk>`, they are put first (and removed from later positions).
+        tokens: list of str. The tokens in id order. If it holds neither `<pad>` nor
+            `<unk>`, they are put first.
 
     Raises:
-        ValueError: tokens not a list of non-empty strings, or a duplicate token.
+        ValueError: tokens not a list of non-empty strings, a duplicate token, or `<pad>` /
+            `<unk>` anywhere but ids 0 / 1.
     """
 
     def __init__(self, tokens):
@@ -47,7 +48,16 @@ class Vocabulary:
         if bad is not None:
             raise ValueError(f"vocabulary tokens must be non-empty strings; got {bad!r}")
         if tokens[:2] != [PAD, UNK]:
-            tokens = [PAD, UNK] + [t for t in tokens if t not in (PAD, UNK)]
+            for token_id, special in enumerate((PAD, UNK)):
+                misplaced = special in tokens and tokens.index(special) != token_id
+                if misplaced or (token_id == 1 and tokens[:1] == [PAD]):
+                    # Inserting or moving it would silently move every id after it.
+                    where = f"it is at {tokens.index(special)}" if special in tokens else "absent"
+                    raise ValueError(
+                        f"{special!r} must be id {token_id} ({where}); use "
+                        "Vocabulary.from_legacy for `<pad>, <oov>, ...` lists"
+                    )
+            tokens = [PAD, UNK] + tokens
         index = {}
         for position, token in enumerate(tokens):
             if token in index:
@@ -57,6 +67,18 @@ class Vocabulary:
             index[token] = position
         self.tokens = tokens
         self.index = index
+
+    @classmethod
+    def from_legacy(cls, tokens):
+        """The vocabulary of an older lstm_zoo list, ids unchanged: `<pad>, <oov>, words...`
+        (`data.classification.build_vocabulary`, `data.tagging`, run directories) becomes
+        `<pad>, <unk>, words...`. A language-model list (`data.lm.Vocabulary`: `<unk>` among
+        the words, by frequency) has no such mapping: its ids would move, so it is refused.
+        """
+        tokens = list(tokens)
+        if tokens[:2] == [PAD, "<oov>"]:
+            return cls([PAD, UNK] + tokens[2:])
+        return cls(tokens)
 
     @classmethod
     def build(cls, token_lists, max_size=None, min_count=1, reserved=()):

@@ -72,6 +72,10 @@ def test_vocabulary_build_and_errors(tmp_path):
     vocabulary = Vocabulary.build([["b", "a", "b"], ["c"]], reserved=["<eos>"], max_size=4)
     assert vocabulary.tokens == ["<pad>", "<unk>", "<eos>", "b"]
     assert vocabulary.encode(["b", "zz", "<pad>"]) == [3, 1, 1]
+    with pytest.raises(ValueError, match=r"'<unk>' must be id 1 \(it is at 3\)"):
+        Vocabulary(["<pad>", "the", "a", "<unk>"])  # a language-model list: ids would move
+    legacy = Vocabulary.from_legacy(["<pad>", "<oov>", "the", "a"])
+    assert legacy.tokens == ["<pad>", "<unk>", "the", "a"]
     with pytest.raises(ValueError, match="appears twice"):
         Vocabulary(["<pad>", "<unk>", "a", "a"])
     with pytest.raises(ValueError, match="outside the vocabulary"):
