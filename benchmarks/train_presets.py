@@ -206,7 +206,25 @@ def train_shakespeare():
     return model, metrics, metadata
 
 
-TRAINERS = {"sst2-bilstm": train_sst2, "shakespeare-char-lstm": train_shakespeare}
+def _module_trainer(module):
+    """The `train()` of a trainer module beside this script (imported when chosen)."""
+
+    def train():
+        import importlib
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        return importlib.import_module(module).train()
+
+    return train
+
+
+TRAINERS = {
+    "sst2-bilstm": train_sst2,
+    "shakespeare-char-lstm": train_shakespeare,
+    "ewt-upos-bilstm": _module_trainer("preset_ewt"),
+    "imdb-bilstm": _module_trainer("preset_imdb"),
+    "ptb-word-lstm": _module_trainer("preset_ptb"),
+}
 
 
 def _rounded(history):

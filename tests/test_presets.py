@@ -143,3 +143,28 @@ def test_cli_lists_presets(capsys):
 
     assert main(["presets"]) == 0
     assert capsys.readouterr().out.splitlines() == preset_lines()
+
+
+def test_float16_weights_halve_the_file_and_load_within_half_a_step(classifier_preset, tmp_path):
+    model, path = classifier_preset
+    half = save_to_preset(model, tmp_path / "half", weights_dtype="float16")
+    assert json.loads((half / "metadata.json").read_text())["weights_dtype"] == "float16"
+    loaded = from_preset(half)
+    for new, old in zip(loaded.backbone.get_weights(), model.backbone.get_weights()):
+        assert new.dtype == old.dtype == np.float32
+        np.testing.assert_array_equal(new, old.astype(np.float16).astype(np.float32))
+    assert _array_bytes(half / "model.weights.h5") * 2 == _array_bytes(path / "model.weights.h5")
+    np.testing.assert_allclose(
+        loaded.predict(TEXTS, verbose=0), model.predict(TEXTS, verbose=0), atol=2e-3
+    )
+    with pytest.raises(ValueError, match="weights_dtype must be one of"):
+        save_to_preset(model, tmp_path / "bf", weights_dtype="bfloat16")
+
+
+def _array_bytes(path):
+    import h5py
+
+    sizes = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda _, item: sizes.append(getattr(item, "nbytes", 0)))
+    return sum(sizes)
