@@ -256,7 +256,8 @@ def main(argv=None):
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
     }
-    save_to_preset(model, output, metadata, overwrite=True)
+    dtype = metadata.get("weights_dtype", "float32")
+    save_to_preset(model, output, metadata, overwrite=True, weights_dtype=dtype)
     summary = {"name": args.name, "metrics": metrics, "wall_time_s": round(wall, 1)}
     summary["size_bytes"] = json.loads((output / "metadata.json").read_text())["size_bytes"]
     if args.json:

@@ -122,6 +122,43 @@ class LanguageModel(Task):
             count += real.sum()
         return float(np.exp(total / max(count, 1)))
 
+    def stream_perplexity(self, stream, batch_size=20, num_steps=20):
+        """Perplexity over one long stream scored as Zaremba et al. and the TensorFlow PTB
+        tutorial score it: cut into `batch_size` contiguous rows, `num_steps` tokens at a
+        time, the recurrent state carried from each window to the next (a stateful copy of
+        the backbone with these weights).
+
+        Args:
+            stream: a text (str, tokenized by the preprocessor), a list of tokens (e.g. PTB
+                words with "<eos>" at line ends) or a 1-D array of ids.
+            batch_size, num_steps: the window shape (PTB: 20 x 20 for ptb-small).
+
+        Returns:
+            exp(mean next-token cross-entropy) over the scored targets (the stream's tail that
+            does not fill a last window is not scored, as in `lm_windows`).
+        """
+        from lstm_zoo.data import lm_windows
+        from lstm_zoo.models.language_model import ResetStatesAtEpochAndEvaluation
+
+        if isinstance(stream, str):
+            ids = self.preprocessor.encode([stream])[0]
+        elif len(stream) and isinstance(stream[0], str):
+            ids = self.preprocessor.vocabulary.encode(list(stream))
+        else:
+            ids = stream
+        arguments = {**self.backbone_arguments, "batch_size": batch_size}
+        arguments.update(num_steps=num_steps, stateful=True)
+        stateful = language_model(**arguments)
+        stateful.set_weights(self.backbone.get_weights())
+        compile_language_model(stateful)
+        result = stateful.evaluate(
+            lm_windows(np.asarray(ids), batch_size, num_steps),
+            verbose=0,
+            return_dict=True,
+            callbacks=[ResetStatesAtEpochAndEvaluation()],
+        )
+        return float(result["perplexity"])
+
     def export(self, path, samplers=("greedy",), **kwargs):
         """A raw-string SavedModel (`generate` signatures, see `lstm_zoo.export`)."""
         from lstm_zoo.export import export_saved_model
