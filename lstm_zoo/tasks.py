@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from lstm_zoo.runs import Run, load_run, save_run
+from lstm_zoo.span_report import chunk_types, format_metrics
 
 TASK_NAMES = ("lm", "sentiment", "tagger")
 UNK = "<unk>"
@@ -123,7 +124,10 @@ def train(task, output="runs/latest", verbose=1, log=print, overwrite=False, **o
     if data.get("test") is not None:
         test = _evaluate(run, model, data["test"])
         run.metrics.update({f"test_{k}": v for k, v in test.items()})
-        log("test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
+        lines = format_metrics(test)
+        log("test: " + lines[0])
+        for line in lines[1:]:
+            log(line)
     final = data.get("single_replica_model", lambda m: m)(model)
     save_run(partial, run, final)
     if chief:
@@ -247,7 +251,8 @@ def evaluate(run_directory, data_path, log=print):
     run, model = load_run(run_directory)
     data = _dataset_for(run, model, data_path)
     metrics = _evaluate(run, model, data)
-    log(", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    for line in format_metrics(metrics):
+        log(line)
     return metrics
 
 
@@ -464,7 +469,7 @@ def _fit_resumable(model, data, epochs, partial, o, strategy, verbose, chief, lo
     if start or skip:
         log(f"resuming from {partial / 'backup'}: epoch {start + 1}, after {skip} batches")
     callbacks = _callbacks(partial, data.get("callbacks", []), resumed_epochs=start)
-    callbacks += [state] + ([_Progress(epochs)] if verbose else [])
+    callbacks += [state] + ([_Progress(epochs)] if verbose else []) + data.get("reporters", [])
     history = keras.callbacks.History()
     history.history = _history_rows(partial / "history.csv") if start else {}
     history.epoch = list(range(start))
@@ -546,8 +551,8 @@ def _callbacks(output, extra, resumed_epochs=0):
 
 
 def _evaluate(run, model, data):
-    if run.task == "tagger" and model.__class__.__name__ == "CRFTagger":
-        return {"accuracy": _crf_accuracy(model, data)}
+    if run.task == "tagger":
+        return _evaluate_tagger(run, model, data)
     callbacks = []
     if run.task == "lm":
         from lstm_zoo.models import ResetStatesAtEpochAndEvaluation
@@ -557,14 +562,62 @@ def _evaluate(run, model, data):
     return {k: float(v) for k, v in result.items()}
 
 
-def _crf_accuracy(model, data):
-    correct = total = 0
-    for x, y in data:
-        tags = model.predict_tags(x, verbose=0)
-        mask = np.asarray(x["tokens"] if isinstance(x, dict) else x) != 0
-        correct += int((np.asarray(tags) == np.asarray(y))[mask].sum())
-        total += int(mask.sum())
-    return correct / max(total, 1)
+def _evaluate_tagger(run, model, data, prefix=""):
+    """Keras's metrics (softmax head: loss, token accuracy), token accuracy of the Viterbi tags
+    (CRF head) and, for a chunk tag set, conlleval span precision/recall/F1 overall and per
+    type (`span_*`); keys start with `prefix`."""
+    from lstm_zoo.span_report import predicted_sequences, span_metrics, token_accuracy
+
+    metrics = {}
+    crf = model.__class__.__name__ == "CRFTagger"
+    if not crf:
+        result = model.evaluate(data, verbose=0, return_dict=True)
+        metrics = {f"{prefix}{k}": float(v) for k, v in result.items()}
+    if crf or chunk_types(run.labels):
+        truth, guess = predicted_sequences(model, data, run.labels)
+        if crf:
+            metrics[f"{prefix}accuracy"] = token_accuracy(truth, guess)
+        metrics.update(span_metrics(truth, guess, run.labels, prefix))
+    return metrics
+
+
+class _TaggerValidation(keras.callbacks.Callback):
+    """Adds the validation token accuracy (CRF head: Keras reports only its loss) and, for a
+    chunk tag set, conlleval's overall span precision/recall/F1 to each epoch's logs
+    (`val_accuracy`, `val_span_*`: the progress bar, history.csv and the curves show them);
+    `report` then logs the per-type table after the epoch's progress line."""
+
+    def __init__(self, run, data, log):
+        super().__init__()
+        self.run, self.data, self.log = run, data, log
+        self.last = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        from lstm_zoo.span_report import predicted_sequences, span_metrics, token_accuracy
+
+        truth, guess = predicted_sequences(self.model, self.data, self.run.labels)
+        metrics = span_metrics(truth, guess, self.run.labels, "val_")
+        if self.model.__class__.__name__ == "CRFTagger":
+            metrics = {"val_accuracy": token_accuracy(truth, guess), **metrics}
+        self.last = metrics
+        if logs is not None:  # overall figures only: a fixed set of columns in history.csv
+            logs.update({k: v for k, v in metrics.items() if not _per_type(k)})
+
+    def report(self):
+        """A callback that logs the last epoch's span table (placed after the progress bar)."""
+        owner = self
+
+        class Report(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                spans = {k: v for k, v in owner.last.items() if "span_" in k}
+                for line in format_metrics(spans)[1:]:
+                    owner.log(line)
+
+        return Report()
+
+
+def _per_type(key):
+    return any(key.startswith(f"val_span_{m}_") for m in ("precision", "recall", "f1"))
 
 
 # ------------------------------------------------------------------ language models
@@ -831,6 +884,9 @@ def _train_tagger(
         run, None, None, _in_epoch_order(read["train"], seed, epoch), batch_size
     )
     data["epochs"] = 3
+    if data.get("valid") is not None and (crf or chunk_types(tags)):
+        validation = _TaggerValidation(run, data["valid"], log)
+        data["callbacks"], data["reporters"] = [validation], [validation.report()]
     model = sequence_tagger(
         len(tags),
         vocab_size=None if matrix is not None else len(words),
