@@ -93,25 +93,110 @@ def _train(args):
 
     from lstm_zoo.tasks import TrainOptions, train
 
+    if args.from_preset is not None:
+        return _finetune(args)
+    if args.task is None:
+        raise ValueError("give --task (lm, sentiment or tagger) or --from-preset NAME_OR_PATH")
+    # Options left unset take TrainOptions' defaults.
     options = {f.name: getattr(args, f.name) for f in fields(TrainOptions)}
+    options = {k: v for k, v in options.items() if v is not None}
     verbose = 1 if sys.stdout.isatty() else 2
     run, _, _ = train(
         args.task, output=args.output, verbose=verbose, overwrite=args.overwrite, **options
     )
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in run.metrics.items())
     if not os.path.isdir(args.output):  # a worker other than the chief writes no run
         print("done (the chief worker writes the run directory)")
         return 0
     print(f"wrote {args.output} (model.keras, checkpoints/, logs/, training_curves.png)")
-    print(f"final: {metrics}")
+    _print_final(run.metrics)
+    return 0
+
+
+def _print_final(metrics):
+    """One line of the final metrics; per-type span scores are in the tables printed above."""
+    from lstm_zoo.span_report import is_per_type
+
+    print("final: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if not is_per_type(k)))
+
+
+# The train options a preset brings itself: none may come with --from-preset.
+_MODEL_FLAGS = {
+    "cell": "--cell",
+    "preset": "--preset",
+    "units": "--units",
+    "num_layers": "--layers",
+    "bidirectional": "--bidirectional",
+    "crf": "--crf",
+    "char_features": "--char-features",
+    "embeddings_path": "--embeddings",
+    "level": "--level",
+    "lowercase": "--lowercase",
+    "max_vocabulary": "--max-vocabulary",
+    "tfds_name": "--tfds",
+    "data_dir": "--data-dir",
+    "strategy": "--strategy",
+    "backup_every": "--backup-every",
+}
+
+
+def _finetune(args):
+    from lstm_zoo import preset_commands
+
+    given = [
+        flag for name, flag in _MODEL_FLAGS.items() if getattr(args, name) not in (None, False)
+    ]
+    if given:
+        raise ValueError(
+            f"--from-preset conflicts with {', '.join(given)}: the preset brings its model, "
+            "vocabulary and tokenizer (fine-tuning takes --train, --valid, --test, --epochs, "
+            "--batch-size, --learning-rate, --num-steps, --seed, --output, --overwrite)"
+        )
+    if args.train_path is None:
+        raise ValueError("--from-preset needs --train (the training file)")
+    name = preset_commands.preset_class_name(args.from_preset)
+    task = preset_commands.TASK_OF_CLASS[name]
+    if args.task is not None and args.task != task:
+        raise ValueError(
+            f"--task {args.task} does not match --from-preset {args.from_preset}, a {name} "
+            f"(--task {task}); leave --task out: the preset decides it"
+        )
+    if args.num_steps is not None and not preset_commands.is_char_language_model(args.from_preset):
+        raise ValueError(
+            f"--num-steps applies to character language models; {args.from_preset} is not one"
+        )
+    command = "lstm-zoo " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+    _, metrics = preset_commands.finetune_preset(
+        args.from_preset,
+        args.train_path,
+        args.output,
+        valid_path=args.valid_path,
+        test_path=args.test_path,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        num_steps=args.num_steps,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        verbose=1 if sys.stdout.isatty() else 2,
+        command=command,
+    )
+    print(
+        f"wrote the preset {args.output} (config.json, model.weights.h5, metadata.json, "
+        "assets/tokenizer/); lstm-zoo evaluate and export read it"
+    )
+    _print_final(metrics)
     return 0
 
 
 def _evaluate(args):
+    from lstm_zoo.preset_commands import evaluate_preset, is_preset
     from lstm_zoo.tasks import evaluate
 
     _check_files(args.data, what="DATA")
-    evaluate(args.run, args.data)
+    if is_preset(args.run):
+        evaluate_preset(args.run, args.data)
+    else:
+        evaluate(args.run, args.data)
     return 0
 
 
@@ -127,8 +212,16 @@ def _sampler_kwargs(args):
 
 
 def _generate(args):
+    from lstm_zoo.preset_commands import generate_preset, is_preset
     from lstm_zoo.runs import load_run
 
+    if is_preset(args.run):
+        texts = generate_preset(
+            args.run, args.prompt, args.max_length, args.sampler, args.seed, **_sampler_kwargs(args)
+        )
+        for text in texts:
+            print(text)
+        return 0
     run, model = load_run(args.run)
     if run.task != "lm":
         raise ValueError(f"{args.run}: a {run.task} run; generate needs a language model run")
@@ -157,6 +250,13 @@ def _export(args):
     from lstm_zoo.runs import load_run
 
     if args.format == "litert":
+        from lstm_zoo.preset_commands import is_preset
+
+        if is_preset(args.run):
+            raise ValueError(
+                f"--format litert exports run directories; {args.run} is a preset "
+                "(export it as a SavedModel: --format savedmodel)"
+            )
         return _export_litert(args)
     _check_export_output(args.output, args.overwrite, directory=True)
     samplers = tuple(name.strip() for name in args.samplers.split(","))
@@ -166,6 +266,26 @@ def _export(args):
         if name not in available_samplers():
             known = ", ".join(available_samplers())
             raise ValueError(f"--samplers: {name!r} is not a sampler ({known})")
+    sampler_options = {
+        "top_k": {"k": args.k, "temperature": args.temperature},
+        "top_p": {"p": args.p, "temperature": args.temperature},
+        "random": {"temperature": args.temperature},
+    }
+    from lstm_zoo.preset_commands import export_preset, is_preset
+
+    if is_preset(args.run):
+        export_preset(
+            args.run,
+            args.output,
+            samplers=samplers,
+            num_beams=args.num_beams,
+            sampler_options=sampler_options,
+            overwrite=args.overwrite,
+        )
+        print(
+            f"wrote the SavedModel {args.output} (signatures: tf.saved_model.load(path).signatures)"
+        )
+        return 0
     run, model = load_run(args.run)
     task = {"lm": "generate", "sentiment": "classify", "tagger": "tag"}[run.task]
     extra = {"overwrite": args.overwrite}
@@ -180,11 +300,7 @@ def _export(args):
         level=run.level,
         samplers=samplers,
         num_beams=args.num_beams,
-        sampler_options={
-            "top_k": {"k": args.k, "temperature": args.temperature},
-            "top_p": {"p": args.p, "temperature": args.temperature},
-            "random": {"temperature": args.temperature},
-        },
+        sampler_options=sampler_options,
         end_token=run.end_token,
         **extra,
     )
@@ -301,6 +417,12 @@ def _check_export_output(path, overwrite, directory):
             raise ValueError(f"OUTPUT {path}: exists; give --overwrite to replace it")
 
 
+_RUN_OR_PRESET = (
+    "a run directory of lstm-zoo train, a preset directory or a bundled preset name "
+    "(lstm-zoo presets)"
+)
+
+
 def build_parser():
     parser = _Parser(prog="lstm-zoo", description="LSTM-family models for Keras.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -319,7 +441,18 @@ def build_parser():
         description="Writes OUTPUT/model.keras, vocabulary.json, run.json, checkpoints/, logs/ "
         "(TensorBoard), history.csv and training_curves.png.",
     )
-    train.add_argument("--task", required=True, choices=("lm", "sentiment", "tagger"))
+    train.add_argument(
+        "--task",
+        choices=("lm", "sentiment", "tagger"),
+        help="required unless --from-preset (which decides the task)",
+    )
+    train.add_argument(
+        "--from-preset",
+        metavar="NAME_OR_PATH",
+        help="fine-tune a preset (a bundled name, lstm-zoo presets, or a preset directory) "
+        "on --train and write it as a preset to --output; a new label or tag set gets a new "
+        "head over the preset's encoder",
+    )
     data = train.add_argument_group("data (local files, or --tfds for sentiment)")
     data.add_argument(
         "--train",
@@ -336,7 +469,7 @@ def build_parser():
     )
     data.add_argument("--data-dir", help="tfds data_dir holding the prepared dataset")
     model = train.add_argument_group("model")
-    model.add_argument("--cell", default="lstm", help="a registry name (lstm-zoo cells)")
+    model.add_argument("--cell", help="a registry name (lstm-zoo cells; default lstm)")
     model.add_argument(
         "--preset",
         help="lm: ptb-small|ptb-medium|ptb-large (default "
@@ -356,7 +489,7 @@ def build_parser():
         dest="embeddings_path",
         help="GloVe/word2vec/fastText vectors (sentiment, tagger)",
     )
-    model.add_argument("--level", default="word", choices=("word", "char"), help="lm tokens")
+    model.add_argument("--level", choices=("word", "char"), help="lm tokens (default word)")
     model.add_argument("--lowercase", action="store_true", help="lowercase words (not lm)")
     model.add_argument(
         "--max-vocabulary",
@@ -366,12 +499,15 @@ def build_parser():
     fit = train.add_argument_group("training")
     fit.add_argument("--epochs", type=_int_in(1, 100_000), help="default: the preset's (lm) or 3")
     fit.add_argument("--batch-size", type=_int_in(1, 1_000_000))
-    fit.add_argument("--num-steps", type=_int_in(1, 100_000), help="lm: truncated-BPTT window")
+    fit.add_argument(
+        "--num-steps",
+        type=_int_in(1, 100_000),
+        help="lm: truncated-BPTT window (character presets: characters per window, default 64)",
+    )
     fit.add_argument("--learning-rate", type=_float_in(0, 1000), help="in (0, 1000]")
     fit.add_argument("--seed", type=_SEED, default=0)
     fit.add_argument(
         "--strategy",
-        default="default",
         choices=("default", "mirrored", "multi-worker"),
         help="tf.distribute: one device, every local device (MirroredStrategy), or the "
         "workers of TF_CONFIG (MultiWorkerMirroredStrategy)",
@@ -379,23 +515,34 @@ def build_parser():
     fit.add_argument(
         "--backup-every",
         type=_int_in(1),
-        default=100,
-        help="back up the training state every N steps (and at each epoch's end) so that "
-        "the same command resumes a killed run",
+        help="back up the training state every N steps (default 100; and at each epoch's "
+        "end) so that the same command resumes a killed run",
     )
-    train.add_argument("--output", default="runs/latest", help="run directory to write")
+    train.add_argument(
+        "--output", default="runs/latest", help="run directory (--from-preset: preset) to write"
+    )
     train.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT (only once the new run is done)"
     )
     train.set_defaults(handler=_train)
 
-    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on a data file")
-    evaluate.add_argument("run", help="a run directory written by lstm-zoo train")
-    evaluate.add_argument("data", help="a data file in the run's training format")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="metrics of a trained run or a preset on a data file",
+        description="Prints the task's metrics: accuracy and loss (classifier); token accuracy "
+        "and, for chunk tags (BIO/IOB1/BIOES), conlleval span precision/recall/F1 overall and "
+        "per type (tagger); perplexity, and bits per character at character level (LM).",
+    )
+    evaluate.add_argument("run", help=_RUN_OR_PRESET)
+    evaluate.add_argument(
+        "data",
+        help="a data file in the task's training format (LABEL text lines or a review,label "
+        "CSV; .conllu or CoNLL-2003 columns; plain text)",
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     generate = commands.add_parser("generate", help="generate text with a language-model run")
-    generate.add_argument("run", help="a run directory of a language model")
+    generate.add_argument("run", help="a language model: " + _RUN_OR_PRESET)
     generate.add_argument("--prompt", action="append", help="a prompt (repeat for a batch)")
     generate.add_argument(
         "--max-length", type=_int_in(1, 100_000), default=30, help="tokens, prompt included"
@@ -413,7 +560,7 @@ def build_parser():
     export = commands.add_parser(
         "export", help="write a SavedModel serving raw strings, or a LiteRT .tflite file"
     )
-    export.add_argument("run", help="a run directory written by lstm-zoo train")
+    export.add_argument("run", help=_RUN_OR_PRESET + " (litert: run directories)")
     export.add_argument(
         "output", help="the SavedModel directory to write (litert: the .tflite file)"
     )

@@ -90,6 +90,12 @@ def predicted_sequences(model, data, tags):
     return truth, guess
 
 
+def is_per_type(key):
+    """True for a per-type span key (`span_f1_PER`, `val_span_recall_LOC`, ...)."""
+    match = _KEY.match(key)
+    return match is not None and match["kind"] is not None
+
+
 def format_metrics(metrics):
     """Lines to print: the metrics other than per-type spans as `name value, ...`, then (if
     any) one table per prefix ("", "val_", "test_") of span precision/recall/F1, overall and

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from lstm_zoo.runs import Run, load_run, save_run
-from lstm_zoo.span_report import chunk_types, format_metrics
+from lstm_zoo.span_report import chunk_types, format_metrics, is_per_type
 
 TASK_NAMES = ("lm", "sentiment", "tagger")
 UNK = "<unk>"
@@ -601,7 +601,7 @@ class _TaggerValidation(keras.callbacks.Callback):
             metrics = {"val_accuracy": token_accuracy(truth, guess), **metrics}
         self.last = metrics
         if logs is not None:  # overall figures only: a fixed set of columns in history.csv
-            logs.update({k: v for k, v in metrics.items() if not _per_type(k)})
+            logs.update({k: v for k, v in metrics.items() if not is_per_type(k)})
 
     def report(self):
         """A callback that logs the last epoch's span table (placed after the progress bar)."""
@@ -614,10 +614,6 @@ class _TaggerValidation(keras.callbacks.Callback):
                     owner.log(line)
 
         return Report()
-
-
-def _per_type(key):
-    return any(key.startswith(f"val_span_{m}_") for m in ("precision", "recall", "f1"))
 
 
 # ------------------------------------------------------------------ language models

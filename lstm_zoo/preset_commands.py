@@ -1,0 +1,436 @@
+"""The preset branches of `lstm-zoo`: evaluate, fine-tune (`train --from-preset`), export and
+generate on a preset (a bundled name or a preset directory, `lstm_zoo.presets`) where the
+other branches take a run directory of `lstm-zoo train`.
+
+The data files are those of `lstm-zoo train` per task:
+
+- text classifier: `LABEL text` lines (space or tab after the label; the label a class name
+  of the preset or its id, so SST's `0`/`1` lines score `negative`/`positive`), or a CSV with
+  `review,label` columns;
+- sequence tagger: CoNLL-U (`.conllu`, UPOS) or CoNLL-2003 columns (word first, tag last);
+- language model: plain UTF-8 text (character level: one stream, scored in windows of
+  `num_steps` characters as the bundled preset was; word level: each line on its own).
+
+A bad file is a ValueError naming the file and line (or sentence). Fine-tuning keeps the
+preset's vocabulary and encoder; a label or tag set other than the preset's builds a new head
+(`from_preset(labels=...)` / `from_preset(tags=...)`), and the result is a preset directory
+(`save_to_preset`) that `evaluate`, `from_preset` and `export` read.
+
+Example:
+
+>>> from lstm_zoo.preset_commands import evaluate_preset
+>>> evaluate_preset("sst2-bilstm", "sst2/stsa.binary.test")  # doctest: +SKIP
+accuracy 0.8396, loss 0.4001
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from lstm_zoo.span_report import format_metrics, span_metrics, token_accuracy
+
+TASK_OF_CLASS = {"TextClassifier": "sentiment", "SequenceTagger": "tagger", "LanguageModel": "lm"}
+DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_NUM_STEPS, DEFAULT_LEARNING_RATE = 32, 3, 64, 1e-3
+
+
+def is_preset(name_or_path):
+    """True for a bundled preset name or a directory holding a preset's config.json (and no
+    run.json: run directories of `lstm-zoo train` go their own way)."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return (path / "config.json").is_file() and not (path / "run.json").is_file()
+    from lstm_zoo.presets import available_presets
+
+    return str(name_or_path) in available_presets()
+
+
+def preset_class_name(preset):
+    """The task class named in a preset's config.json ("TextClassifier", ...)."""
+    from lstm_zoo.presets import preset_path
+
+    path = preset_path(preset) / "config.json"
+    try:
+        name = json.loads(path.read_text(encoding="utf-8")).get("class_name")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    if name not in TASK_OF_CLASS:
+        raise ValueError(f"{path}: malformed (class_name {name!r} is not a task class)")
+    return name
+
+
+def is_char_language_model(preset):
+    """True for a language-model preset at character level (its config.json says)."""
+    from lstm_zoo.presets import preset_path
+
+    if preset_class_name(preset) != "LanguageModel":
+        return False
+    config = json.loads((preset_path(preset) / "config.json").read_text(encoding="utf-8"))
+    return (config.get("preprocessor") or {}).get("level") == "char"
+
+
+def load(preset, **overrides):
+    """The task model of `preset` (`lstm_zoo.presets.from_preset`)."""
+    from lstm_zoo.presets import from_preset
+
+    return from_preset(preset, **overrides)
+
+
+# ------------------------------------------------------------------ reading files
+
+
+def read_labelled_lines(path):
+    """(texts, labels as written, line numbers) of `LABEL text` lines (space or tab)."""
+    from lstm_zoo.data.files import read_lines
+
+    texts, labels, numbers = [], [], []
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        fields = line.strip().split(None, 1)
+        if len(fields) < 2 or not fields[1].strip():
+            raise ValueError(f"{path}:{number}: label {fields[0]!r} has no text")
+        labels.append(fields[0])
+        texts.append(fields[1].strip())
+        numbers.append(number)
+    if not texts:
+        raise ValueError(f"{path}: the file holds no examples")
+    return texts, labels, numbers
+
+
+def label_ids(labels, numbers, classes, path):
+    """Class ids of labels written as class names or as ids; ValueError naming file:line."""
+    index = {name: i for i, name in enumerate(classes)}
+    ids = []
+    for label, number in zip(labels, numbers):
+        if label in index:
+            ids.append(index[label])
+        elif label.isdigit() and int(label) < len(classes):
+            ids.append(int(label))
+        else:
+            raise ValueError(
+                f"{path}:{number}: unknown label {label!r}; the labels are {list(classes)} "
+                f"(or their ids 0 to {len(classes) - 1})"
+            )
+    return np.array(ids, dtype=np.int32)
+
+
+def _fits(labels, classes):
+    index = set(classes)
+    return all(x in index or (x.isdigit() and int(x) < len(classes)) for x in labels)
+
+
+def classification_examples(path, classes):
+    """(texts, class ids) of a classification file scored against `classes`."""
+    if str(path).endswith((".csv", ".csv.gz")):
+        from lstm_zoo.data.classification import read_text_label_csv
+
+        try:
+            return read_text_label_csv(path, labels=classes)
+        except ValueError as error:  # IMDB's neg/pos for any two-class head
+            if len(classes) != 2 or "unknown label" not in str(error):
+                raise
+            return read_text_label_csv(path)
+    texts, labels, numbers = read_labelled_lines(path)
+    return texts, label_ids(labels, numbers, classes, path)
+
+
+def tagged_sentences(path, tags=None):
+    """(word lists, tag lists) of a CoNLL-U or CoNLL-2003 file; with `tags`, a tag outside
+    them is a ValueError naming the file and sentence."""
+    from lstm_zoo.tasks import read_tagged_file
+
+    sentences = read_tagged_file(path)
+    if tags is not None:
+        known = set(tags)
+        for number, (words, row) in enumerate(sentences, start=1):
+            bad = next((t for t in row if t not in known), None)
+            if bad is not None:
+                start = " ".join(words[:6]) + (" ..." if len(words) > 6 else "")
+                raise ValueError(
+                    f"{path}: sentence {number} ({start!r}): tag {bad!r} is not one of the "
+                    f"model's tags {list(tags)}"
+                )
+    return [list(w) for w, _ in sentences], [list(t) for _, t in sentences]
+
+
+def text_of(path):
+    """The text of a plain UTF-8 file, every line ending in a newline."""
+    from lstm_zoo.data.files import read_lines
+
+    text = "".join(line + "\n" for _, line in read_lines(path))
+    if not text.strip():
+        raise ValueError(f"{path}: the file holds no text")
+    return text
+
+
+def char_windows(model, text, batch_size, num_steps, path, shuffle_seed=None):
+    """(inputs, targets) windows of `num_steps` characters of one stream (state reset every
+    window); fewer rows than `batch_size` when the text is short."""
+    from lstm_zoo.data import lm_windows
+
+    ids = np.asarray(model.preprocessor.encode([text])[0], dtype=np.int32)
+    rows = min(batch_size, len(ids) // (num_steps + 1))
+    if rows < 1:
+        raise ValueError(
+            f"{path}: {len(ids)} characters make no window of {num_steps} (+1 for the "
+            "target); give a longer file or a smaller --num-steps"
+        )
+    data = lm_windows(ids, rows, num_steps)
+    return data.shuffle(4096, seed=shuffle_seed) if shuffle_seed is not None else data
+
+
+def _lines(path):
+    return [line for line in text_of(path).splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------ evaluate
+
+
+def evaluate_model(model, path, batch_size=None, num_steps=None):
+    """The task's metrics of a task model on a data file (see the module docstring):
+    classifier `accuracy`, `loss`; tagger `accuracy` (exact, over tokens), `loss` and, for a
+    chunk tag set, `span_*` (conlleval, overall and per type); language model `perplexity`,
+    `loss` (nats per token) and, at character level, `bits_per_char`."""
+    name = type(model).__name__
+    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    if name == "TextClassifier":
+        texts, ids = classification_examples(path, model.labels)
+        result = model.evaluate(texts, ids, batch_size=batch_size, verbose=0, return_dict=True)
+        accuracy = next(v for k, v in result.items() if k.endswith("accuracy"))
+        return {"accuracy": float(accuracy), "loss": float(result["loss"])}
+    if name == "SequenceTagger":
+        from lstm_zoo.models.task import Task
+
+        words, truth = tagged_sentences(path, model.tags)
+        guess = model.predict_tags(words, batch_size=batch_size)
+        result = Task.evaluate(model, words, truth, batch_size, verbose=0, return_dict=True)
+        metrics = {"accuracy": token_accuracy(truth, guess), "loss": float(result["loss"])}
+        return {**metrics, **span_metrics(truth, guess, model.tags)}
+    if model.preprocessor.level == "char":
+        data = char_windows(model, text_of(path), 64, num_steps or DEFAULT_NUM_STEPS, path)
+        loss = float(model.evaluate(data, verbose=0, return_dict=True)["loss"])
+        return {"perplexity": math.exp(loss), "bits_per_char": loss / math.log(2), "loss": loss}
+    perplexity = model.perplexity(_lines(path), batch_size=batch_size)
+    return {"perplexity": perplexity, "loss": math.log(perplexity)}
+
+
+def evaluate_preset(preset, path, batch_size=None, num_steps=None, log=print):
+    """Load `preset`, print its metrics on the data file `path` (`evaluate_model`), return
+    them."""
+    from lstm_zoo.tasks import check_readable_file
+
+    check_readable_file(path, "DATA")
+    model = load(preset)
+    metrics = evaluate_model(model, path, batch_size, num_steps)
+    for line in format_metrics(metrics):
+        log(line)
+    return metrics
+
+
+# ------------------------------------------------------------------ fine-tune
+
+
+def check_output(output, overwrite):
+    """ValueError unless `output` can take a new preset (new, empty, or `overwrite`)."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output}: exists and is not a directory")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise ValueError(
+            f"--output {output}: exists and is not empty; give --overwrite to replace it "
+            "(the old one is kept until the new preset is written)"
+        )
+
+
+def new_head(name, classes, train_path):
+    """The `from_preset` overrides for the training file's labels (classifier) or tags
+    (tagger): {} when the preset's head covers them, else `labels=` / `tags=` the file's set,
+    sorted (labels that are all numbers in numeric order)."""
+    if name == "TextClassifier" and not str(train_path).endswith((".csv", ".csv.gz")):
+        _, labels, _ = read_labelled_lines(train_path)
+        if _fits(labels, classes):
+            return {}
+        numeric = all(x.isdigit() for x in labels)
+        return {"labels": sorted(set(labels), key=int if numeric else None)}
+    if name == "SequenceTagger":
+        _, tags = tagged_sentences(train_path)
+        found = sorted({t for row in tags for t in row})
+        return {} if set(found) <= set(classes) else {"tags": found}
+    return {}
+
+
+def _training_data(model, path, batch_size, num_steps, seed=None):
+    """(x, y) for `fit` / (inputs, labels) for validation of a training or validation file."""
+    name = type(model).__name__
+    if name == "TextClassifier":
+        return classification_examples(path, model.labels)
+    if name == "SequenceTagger":
+        return tagged_sentences(path, model.tags)
+    if model.preprocessor.level == "char":
+        return char_windows(model, text_of(path), batch_size, num_steps, path, seed), None
+    return _lines(path), None
+
+
+def finetune_preset(
+    preset,
+    train_path,
+    output,
+    valid_path=None,
+    test_path=None,
+    epochs=None,
+    batch_size=None,
+    learning_rate=None,
+    num_steps=None,
+    seed=0,
+    overwrite=False,
+    verbose=2,
+    log=print,
+    command=None,
+):
+    """Fine-tune `preset` on `train_path` and write the result as the preset `output`.
+
+    The task is the preset's; the vocabulary and the encoder are kept. A training file whose
+    labels (classifier) or tags (tagger) are not all the preset's builds a new head for the
+    file's set (sorted), initialised afresh. With `valid_path`, each epoch is validated (a
+    chunk-tag tagger adds conlleval's span metrics); `test_path` is scored once at the end.
+
+    Args:
+        preset: a bundled preset name or a preset directory.
+        train_path, valid_path, test_path: data files (module docstring).
+        output: str or Path. The preset directory to write (new, empty, or `overwrite`).
+        epochs, batch_size, learning_rate: default 3, 32 and 1e-3 (Adam).
+        num_steps: int. Character language models: characters per window (default 64).
+        seed: int. Seeds Keras, the data order and new heads.
+        verbose: Keras's fit verbosity.
+        command: str. Recorded in metadata.json as the training command.
+
+    Returns:
+        (model, metrics): the fine-tuned task model and its final metrics (the last epoch's
+        history, `valid_*` and `test_*` scores).
+    """
+    from lstm_zoo.presets import save_to_preset
+    from lstm_zoo.tasks import check_readable_file
+
+    for flag, path in (("--train", train_path), ("--valid", valid_path), ("--test", test_path)):
+        check_readable_file(path, flag)
+    check_output(output, overwrite)
+    name = preset_class_name(preset)
+    epochs = epochs or DEFAULT_EPOCHS
+    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    num_steps = num_steps or DEFAULT_NUM_STEPS
+    keras.utils.set_random_seed(seed)
+    pretrained = load(preset)
+    current = getattr(pretrained, "labels", None) or getattr(pretrained, "tags", None) or []
+    overrides = new_head(name, current, train_path)
+    model = load(preset, **overrides) if overrides else pretrained
+    if overrides:
+        head = overrides.get("labels") or overrides.get("tags")
+        log(
+            f"new head for {len(head)} {'labels' if name == 'TextClassifier' else 'tags'}: "
+            f"{', '.join(head)} (the encoder is the preset's)"
+        )
+    model.compile_default(learning_rate or DEFAULT_LEARNING_RATE)
+    x, y = _training_data(model, train_path, batch_size, num_steps, seed)
+    validation = None
+    if valid_path:
+        vx, vy = _training_data(model, valid_path, batch_size, num_steps)
+        validation = vx if vy is None and not isinstance(vx, list) else (vx, vy)
+    history = model.fit(
+        x,
+        y,
+        batch_size=None if _is_dataset(x) else batch_size,
+        epochs=epochs,
+        validation_data=validation,
+        verbose=verbose,
+    )
+    metrics = {k: float(v[-1]) for k, v in history.history.items()}
+    for split, path in (("valid", valid_path), ("test", test_path)):
+        if path:
+            scores = evaluate_model(model, path, batch_size, num_steps)
+            lines = format_metrics(scores)
+            log(f"{split}: {lines[0]}")
+            for line in lines[1:]:
+                log(line)
+            metrics.update({f"{split}_{k}": v for k, v in scores.items()})
+    output = Path(output)
+    metadata = {
+        "name": output.name,
+        "description": f"{str(preset)} fine-tuned on {train_path}",
+        "base_preset": str(preset),
+        "data": {
+            k: str(v)
+            for k, v in (("train", train_path), ("valid", valid_path), ("test", test_path))
+            if v
+        },
+        "settings": {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate or DEFAULT_LEARNING_RATE,
+            "seed": seed,
+            "new_head": bool(overrides),
+            **({"num_steps": num_steps} if _is_dataset(x) else {}),
+        },
+        "metrics": {k: round(v, 4) for k, v in metrics.items()},
+        "history": {k: [round(float(e), 4) for e in v] for k, v in history.history.items()},
+        "training_command": command or "lstm_zoo.preset_commands.finetune_preset",
+    }
+    from lstm_zoo.presets.io import load_metadata
+
+    licence = load_metadata(preset).get("data_license")
+    if licence:
+        metadata["data_license"] = f"base preset: {licence}"
+    partial = output.with_name(output.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    save_to_preset(model, partial, metadata)
+    _replace(partial, output)
+    return model, metrics
+
+
+def _is_dataset(x):
+    import tensorflow as tf
+
+    return isinstance(x, tf.data.Dataset)
+
+
+def _replace(partial, output):
+    """Move the complete preset `partial` to `output`; an old `output` goes only after."""
+    old = output.with_name(output.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if output.exists():
+        os.replace(output, old)
+    os.replace(partial, output)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+# ------------------------------------------------------------------ export, generate
+
+
+def export_preset(preset, output, **kwargs):
+    """A raw-string SavedModel of a preset's task model (`<Task>.export`); `kwargs` go to
+    `lstm_zoo.export.export_saved_model` (language models: samplers, num_beams, ...)."""
+    model = load(preset)
+    if type(model).__name__ != "LanguageModel":
+        kwargs = {k: v for k, v in kwargs.items() if k == "overwrite"}
+    model.export(str(output), **kwargs)
+    return model
+
+
+def generate_preset(preset, prompts, max_length, sampler="greedy", seed=None, **kwargs):
+    """Texts a language-model preset continues `prompts` with (`LanguageModel.generate`)."""
+    if preset_class_name(preset) != "LanguageModel":
+        raise ValueError(
+            f"{preset}: a {preset_class_name(preset)} preset; generate needs a language model"
+        )
+    if not prompts:
+        raise ValueError("--prompt: give a prompt to continue (a preset has no start token)")
+    return load(preset).generate(list(prompts), max_length, sampler, seed, **kwargs)
