@@ -342,6 +342,10 @@ def finetune_preset(
     if valid_path:
         vx, vy = _training_data(model, valid_path, batch_size, num_steps)
         validation = vx if vy is None and not isinstance(vx, list) else (vx, vy)
+    callbacks = []
+    if valid_path and getattr(model, "scheme", None) is not None:
+        callbacks = [keras.callbacks.ProgbarLogger()] if verbose else []
+        callbacks.append(_SpanTable(vx, vy, log))  # after the progress bar's epoch line
     history = model.fit(
         x,
         y,
@@ -349,6 +353,7 @@ def finetune_preset(
         epochs=epochs,
         validation_data=validation,
         verbose=verbose,
+        callbacks=callbacks,
     )
     metrics = {k: float(v[-1]) for k, v in history.history.items()}
     for split, path in (("valid", valid_path), ("test", test_path)):
@@ -392,6 +397,21 @@ def finetune_preset(
     save_to_preset(model, partial, metadata)
     _replace(partial, output)
     return model, metrics
+
+
+class _SpanTable(keras.callbacks.Callback):
+    """Logs conlleval's table (overall and per type) on the validation sentences after each
+    epoch (the epoch's logs hold `val_span_*` already: `SequenceTagger.fit` adds them)."""
+
+    def __init__(self, words, tags, log):
+        super().__init__()
+        self.words, self.tags, self.log = words, tags, log
+
+    def on_epoch_end(self, epoch, logs=None):
+        guess = self.model.predict_tags(self.words)
+        scores = span_metrics(self.tags, guess, self.model.tags, "val_")
+        for line in format_metrics(scores)[1:]:
+            self.log(line)
 
 
 def _is_dataset(x):

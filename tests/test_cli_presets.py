@@ -95,6 +95,18 @@ def test_evaluate_char_lm_preset_prints_perplexity_and_bits_per_char(place, caps
     assert 1.0 < values["perplexity"] < 10.0  # 7 symbols, untrained: about uniform
 
 
+def test_evaluate_word_lm_preset_scores_each_line(tmp_path, capsys):
+    words = ["<pad>", "<unk>", "<eos>", "the", "cat", "sat"]
+    model = LanguageModel.build(words, units=2, num_layers=1, embedding_dim=2, end_token="<eos>")
+    preset = save_to_preset(model, tmp_path / "word_lm")
+    data = tmp_path / "lines.txt"
+    data.write_text("the cat sat\n\nthe dog sat\n")
+    assert main("evaluate", preset, data) == 0
+    line = capsys.readouterr().out.strip()
+    expected = model.perplexity(["the cat sat", "the dog sat"])
+    assert line == f"perplexity {expected:.4f}, loss {math.log(expected):.4f}"
+
+
 def test_evaluate_bundled_sst2_preset(tmp_path, capsys):
     data = tmp_path / "few.txt"
     data.write_text(
@@ -127,10 +139,12 @@ def test_tags_outside_the_preset_name_file_and_sentence(place, capsys):
 def test_finetune_classifier_with_new_labels_writes_a_preset(place, capsys):
     output = place["root"] / "finetuned_classifier"
     argv = ["train", "--from-preset", place["classifier"], "--train", place["labels3"]]
-    argv += ["--valid", place["labels3"], "--epochs", "2", "--batch-size", "4"]
+    argv += ["--valid", place["labels3"], "--test", place["labels3"], "--epochs", "2"]
+    argv += ["--batch-size", "4"]
     assert main(*argv, "--learning-rate", "0.01", "--output", output) == 0
     out = capsys.readouterr().out
     assert "new head for 3 labels: x, y, z" in out and "val_loss" in out
+    assert "\ntest: accuracy " in out
     model = from_preset(output)
     assert model.labels == ["x", "y", "z"]
     base = from_preset(place["classifier"])  # the encoder started from the preset's
@@ -140,6 +154,7 @@ def test_finetune_classifier_with_new_labels_writes_a_preset(place, capsys):
     metadata = json.loads((output / "metadata.json").read_text())
     assert metadata["base_preset"] == str(place["classifier"])
     assert metadata["settings"]["new_head"] is True and len(metadata["history"]["loss"]) == 2
+    assert set(metadata["metrics"]) >= {"valid_accuracy", "test_accuracy", "test_loss"}
     assert main("evaluate", output, place["labels3"]) == 0
     assert capsys.readouterr().out.startswith("accuracy ")
 
@@ -151,7 +166,7 @@ def test_finetune_tagger_validates_spans_each_epoch_and_keeps_the_encoder(place,
     assert main(*argv) == 0
     out = capsys.readouterr().out
     assert out.count("val_span_f1: ") == 2 and "val_span_f1_PER" in out  # each epoch
-    assert "valid_spans (conlleval)" not in out and "spans (conlleval)" in out
+    assert out.count("val_spans (conlleval)") == 2 and out.count("\n  PER ") == 3  # + valid:
     tuned = from_preset(output)
     assert tuned.tags == TAGS  # the preset's tags cover the file's: the head is kept
     assert not json.loads((output / "metadata.json").read_text())["settings"]["new_head"]
