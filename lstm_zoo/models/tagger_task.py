@@ -32,8 +32,10 @@ class SequenceTagger(Task):
     """Sentences -> tag probabilities [batch, words, tags] (CRF: {"emissions", "tags"}).
 
     Args:
-        backbone: a `sequence_tagger` model (word ids in; character features not yet).
-        preprocessor: `TextPreprocessor` (word level).
+        backbone: a `sequence_tagger` model (word ids in, or {"tokens", "characters"} with
+            char_features=True).
+        preprocessor: `TextPreprocessor` (word level; with `characters` for a
+            character-feature backbone: words may be lowercased, characters keep case).
         tags: list of str. Tag names in id order; `fit`/`evaluate` take tag names or ids.
     """
 
@@ -44,10 +46,11 @@ class SequenceTagger(Task):
 
     def __init__(self, backbone, preprocessor, tags, **kwargs):
         super().__init__(backbone, preprocessor, **kwargs)
-        if isinstance(backbone.input, dict):
+        self.char_features = isinstance(backbone.input, dict)
+        if self.char_features != (preprocessor.characters is not None):
             raise ValueError(
-                "SequenceTagger takes word-id backbones; character features are not supported "
-                "yet (build sequence_tagger without char_features)"
+                "a character-feature backbone needs a preprocessor with `characters` (and "
+                "a word-id backbone one without)"
             )
         self.crf = isinstance(backbone.output, dict)
         output = backbone.output["emissions"] if self.crf else backbone.output
@@ -65,13 +68,21 @@ class SequenceTagger(Task):
             )
 
     @classmethod
-    def build(cls, vocabulary, tags, lowercase=False, **backbone_kwargs):
-        """A new tagger: `sequence_tagger(len(tags), vocab_size=len(vocabulary), ...)`."""
+    def build(cls, vocabulary, tags, lowercase=False, characters=None, **backbone_kwargs):
+        """A new tagger: `sequence_tagger(len(tags), vocab_size=len(vocabulary), ...)`;
+        `characters` (a character vocabulary, "<pad>", "<unk>" first) turns on
+        char_features with char_vocab_size=len(characters)."""
         vocabulary = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary(vocabulary)
+        if characters is not None:
+            backbone_kwargs = {
+                **backbone_kwargs,
+                "char_features": True,
+                "char_vocab_size": len(characters),
+            }
         backbone = sequence_tagger(len(tags), vocab_size=len(vocabulary), **backbone_kwargs)
         return cls(
             backbone,
-            TextPreprocessor(vocabulary, lowercase=lowercase),
+            TextPreprocessor(vocabulary, lowercase=lowercase, characters=characters),
             tags=tags,
             backbone_arguments=json_arguments(backbone_kwargs, len(vocabulary)),
         )
@@ -145,8 +156,7 @@ class SequenceTagger(Task):
         data, _, _ = self._adapt(sentences, None, batch_size, with_labels=False)
         out = []
         for ids in _as_batches(data, None, batch_size):
-            ids = np.asarray(ids)
-            for row, tag_row in zip(ids, self.tag_ids(ids)):
+            for row, tag_row in zip(_tokens(ids), self.tag_ids(ids)):
                 out.append([self.tags[t] for t in tag_row[row != 0]])
         return out
 
@@ -160,8 +170,8 @@ class SequenceTagger(Task):
         data, y, batch_size = self._adapt(x, y, batch_size)
         truth, guess = [], []
         for inputs, tags in _as_batches(data, y, batch_size):
-            inputs, tags = np.asarray(inputs), np.asarray(tags)
-            for row, true_row, guess_row in zip(inputs, tags, self.tag_ids(inputs)):
+            tags = np.asarray(tags)
+            for row, true_row, guess_row in zip(_tokens(inputs), tags, self.tag_ids(inputs)):
                 real = row != 0
                 truth.append([self.tags[t] for t in true_row[real]])
                 guess.append([self.tags[t] for t in guess_row[real]])
@@ -193,6 +203,8 @@ class SequenceTagger(Task):
         """A raw-string SavedModel (`tag`, `tag_tokens` signatures, see `lstm_zoo.export`)."""
         from lstm_zoo.export import export_saved_model
 
+        if self.char_features:
+            raise ValueError("exporting a character-feature tagger is not supported yet")
         return export_saved_model(
             self.backbone,
             path,
@@ -230,6 +242,11 @@ class SpanMetricsCallback(keras.callbacks.Callback):
             logs[f"val_{key}"] = value
 
 
+def _tokens(inputs):
+    """The word ids [batch, words] of a batch of model inputs (NumPy)."""
+    return np.asarray(inputs["tokens"] if isinstance(inputs, dict) else inputs)
+
+
 def _as_batches(x, y, batch_size):
     """Yield NumPy batches: (inputs, labels) when labelled, else inputs."""
     if isinstance(x, tf.data.Dataset):
@@ -240,9 +257,16 @@ def _as_batches(x, y, batch_size):
                 yield element
         return
     size = batch_size or DEFAULT_BATCH_SIZE
-    x = np.asarray(x)
-    for start in range(0, len(x), size):
-        if y is None:
-            yield x[start : start + size]
-        else:
-            yield x[start : start + size], np.asarray(y)[start : start + size]
+    if isinstance(x, dict):
+        x = {k: np.asarray(v) for k, v in x.items()}
+        count = len(x["tokens"])
+    else:
+        x = np.asarray(x)
+        count = len(x)
+    for start in range(0, count, size):
+        part = (
+            {k: v[start : start + size] for k, v in x.items()}
+            if isinstance(x, dict)
+            else x[start : start + size]
+        )
+        yield part if y is None else (part, np.asarray(y)[start : start + size])

@@ -22,6 +22,7 @@ from lstm_zoo.text import TextPreprocessor, Vocabulary
 FORMAT = "lstm_zoo.preset/1"
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE = "config.json", "model.weights.h5", "metadata.json"
 VOCABULARY_FILE = "assets/tokenizer/vocabulary.txt"
+CHARACTERS_FILE = "assets/tokenizer/characters.json"  # character-feature taggers only
 FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, VOCABULARY_FILE)
 WEIGHTS_DTYPES = ("float32", "float16")
 
@@ -79,6 +80,10 @@ def save_to_preset(model, path, metadata=None, overwrite=False, weights_dtype="f
     }
     (path / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     model.preprocessor.vocabulary.save(path / VOCABULARY_FILE)
+    if getattr(model.preprocessor, "characters", None) is not None:  # character features
+        (path / CHARACTERS_FILE).write_text(
+            json.dumps(model.preprocessor.characters, ensure_ascii=False) + "\n"
+        )
     model.backbone.save_weights(path / WEIGHTS_FILE)  # no optimizer state
     if weights_dtype == "float16":
         store_weights_as_float16(path / WEIGHTS_FILE)
@@ -166,7 +171,10 @@ def from_preset(preset, task_class=None, **overrides):
         )
     vocabulary = Vocabulary.load(path / VOCABULARY_FILE)
     settings = config["preprocessor"]
-    preprocessor = TextPreprocessor(vocabulary, settings["lowercase"], settings["level"])
+    characters = _read_json(path / CHARACTERS_FILE) if (path / CHARACTERS_FILE).exists() else None
+    preprocessor = TextPreprocessor(
+        vocabulary, settings["lowercase"], settings["level"], characters=characters
+    )
     arguments = config["backbone"]["arguments"]
     task_arguments = config["task_arguments"]
     try:

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from lstm_zoo.models import LanguageModel, SequenceTagger, TextClassifier
 from lstm_zoo.models.spans import chunk_scheme, span_scores
+from lstm_zoo.text import TextPreprocessor
 
 TEXTS = ["a good film", "a BAD film", "good\u3000good", "bad\u2029film ok"]
 LABELS = ["pos", "neg", "pos", "neg"]
@@ -191,3 +192,75 @@ def test_language_model_bad_input():
         model.generate([""], 4)
     with pytest.raises(ValueError, match="end_token 'zz'"):
         LanguageModel(model.backbone, model.preprocessor, end_token="zz")
+
+
+CHAR_SENTENCES = [["The", "Dog", "runs", "."], ["A", "cät", "sleeps"]]
+CHAR_TAGS = [["DET", "NOUN", "VERB", "PUNCT"], ["DET", "NOUN", "VERB"]]
+
+
+def _char_tagger():
+    keras.utils.set_random_seed(6)
+    characters = ["<pad>", "<unk>", *sorted(set("".join(w for s in CHAR_SENTENCES for w in s)))]
+    model = SequenceTagger.build(
+        ["the", "dog", "a", "."],
+        ["DET", "NOUN", "VERB", "PUNCT"],
+        lowercase=True,
+        characters=characters[:-2],  # leave two characters unknown
+        units=4,
+        embedding_dim=4,
+        char_embedding_dim=3,
+        char_units=2,
+    )
+    model.compile_default(learning_rate=0.05)
+    return model
+
+
+def test_char_tagger_strings_words_and_ids_agree():
+    model = _char_tagger()
+    pre = model.preprocessor
+    inputs = pre(tf.ragged.constant(CHAR_SENTENCES).to_tensor(""))
+    python = pre.encode_words(CHAR_SENTENCES)
+    assert [
+        row[: len(r)] for row, r in zip(inputs["tokens"].numpy().tolist(), python["tokens"])
+    ] == python["tokens"]
+    chars = inputs["characters"].numpy()
+    for s, sentence in enumerate(python["characters"]):
+        for w, word in enumerate(sentence):
+            assert chars[s, w, : len(word)].tolist() == word and not chars[s, w, len(word) :].any()
+    assert python["characters"][0][1][0] != python["characters"][0][0][0]  # case kept ("D")
+    assert pre.encode([" ".join(s) for s in CHAR_SENTENCES]) == python
+    ids = {k: v.numpy() for k, v in inputs.items()}
+    by_words = model.predict(CHAR_SENTENCES, verbose=0)
+    np.testing.assert_allclose(by_words, model.predict(ids, verbose=0), atol=1e-6)
+    texts = [" ".join(s) for s in CHAR_SENTENCES]
+    np.testing.assert_allclose(by_words, model.predict(texts, verbose=0), atol=1e-6)
+    model.fit(CHAR_SENTENCES, CHAR_TAGS, epochs=3, batch_size=2, verbose=0)
+    data = tf.data.Dataset.from_tensor_slices(
+        (tf.ragged.constant(CHAR_SENTENCES), tf.ragged.constant(CHAR_TAGS))
+    ).ragged_batch(2)
+    model.fit(data, epochs=1, verbose=0)
+    results = model.evaluate(data, verbose=0, return_dict=True)
+    assert results == pytest.approx(
+        model.evaluate(CHAR_SENTENCES, CHAR_TAGS, verbose=0, return_dict=True)
+    )
+    assert model.predict_tags(texts) == model.predict_tags(CHAR_SENTENCES)
+
+
+def test_char_tagger_preset_and_keras_round_trips(tmp_path):
+    model = _char_tagger()
+    model.fit(CHAR_SENTENCES, CHAR_TAGS, epochs=2, batch_size=2, verbose=0)
+    expected = model.predict(CHAR_SENTENCES, verbose=0)
+    model.save_to_preset(tmp_path / "preset")
+    assert (tmp_path / "preset" / "assets" / "tokenizer" / "characters.json").exists()
+    loaded = SequenceTagger.from_preset(tmp_path / "preset")
+    assert loaded.preprocessor.characters == model.preprocessor.characters
+    np.testing.assert_array_equal(loaded.predict(CHAR_SENTENCES, verbose=0), expected)
+    np.testing.assert_array_equal(
+        _round_trip(model, tmp_path).predict(CHAR_SENTENCES, verbose=0), expected
+    )
+
+
+def test_char_tagger_needs_matching_preprocessor():
+    model = _char_tagger()
+    with pytest.raises(ValueError, match="character-feature backbone needs"):
+        SequenceTagger(model.backbone, TextPreprocessor(model.preprocessor.vocabulary), ["D"] * 4)
