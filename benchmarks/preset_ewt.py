@@ -20,6 +20,7 @@ from lstm_zoo.data.conll import read_conllu
 from lstm_zoo.data.tagging import build_character_vocabulary, build_tagging_vocabularies
 from lstm_zoo.embeddings import load_embeddings
 from lstm_zoo.models import SequenceTagger
+from lstm_zoo.text import Vocabulary
 
 EWT = {
     "model": {
@@ -80,9 +81,14 @@ def train():
     known = set(words)
     words += [w for w in _glove_head(glove, EWT["glove_extra_words"]) if w not in known]
     matrix, report = load_embeddings(glove, words, reserved=2, lowercase_fallback=True)
-    characters = build_character_vocabulary(splits["train"])
+    characters = ["<pad>", "<unk>", *build_character_vocabulary(splits["train"])[2:]]
     model = SequenceTagger.build(
-        words, tags, lowercase=True, characters=characters, embeddings=matrix, **EWT["model"]
+        Vocabulary.from_legacy(words),
+        tags,
+        lowercase=True,
+        characters=characters,
+        embeddings=matrix,
+        **EWT["model"],
     )
     model.compile_default(EWT["learning_rate"])
     budget = TimeBudget(EWT["budget_s"])
