@@ -96,3 +96,35 @@ def test_char_lm_preset_test_bits_again(name):
     bits = loss / np.log(2)
     # The same windows as the training script's test score; tolerance 0.01 bits/char.
     assert bits == pytest.approx(_metadata(name)["metrics"]["test_bits_per_char"], abs=0.01)
+
+
+def test_ewt_upos_preset_tags_real_sentences():
+    if "ewt-upos-bilstm" not in available_presets():
+        pytest.skip("ewt-upos-bilstm is not bundled")
+    model = from_preset("ewt-upos-bilstm")
+    assert model.predict_tags(["The dog runs .", "She gave him a book ."]) == [
+        ["DET", "NOUN", "VERB", "PUNCT"],
+        ["PRON", "VERB", "PRON", "DET", "NOUN", "PUNCT"],
+    ]
+
+
+@pytest.mark.data
+def test_ewt_upos_preset_test_slice_accuracy_again():
+    if "ewt-upos-bilstm" not in available_presets():
+        pytest.skip("ewt-upos-bilstm is not bundled")
+    import sys
+    from pathlib import Path
+
+    from lstm_zoo.data.conll import read_conllu
+
+    sentences = read_conllu(_data("ud_en_ewt", "en_ewt-ud-test.conllu"))[:500]
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from preset_ewt import token_accuracy
+    finally:
+        sys.path.pop(0)
+    accuracy = token_accuracy(from_preset("ewt-upos-bilstm"), sentences)
+    # The first 500 test sentences (about 7,000 tokens) scored as the trainer scored the
+    # float16 preset it wrote: only float rounding across machines may move it (0.1 point).
+    recorded = _metadata("ewt-upos-bilstm")["metrics"]["test_accuracy_first_500_float16"]
+    assert accuracy == pytest.approx(recorded, abs=0.001)
