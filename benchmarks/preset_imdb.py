@@ -1,9 +1,10 @@
 """Trainer of the bundled `imdb-bilstm` preset (run through benchmarks/train_presets.py).
 
 Whole IMDB reviews (Maas et al. 2011; no review cut; `read_text_label_csv` turns the `<br />`
-line breaks into spaces) -> the shared lstm_zoo.text rule (lowercased) -> GloVe 6B 50d, fine-tuned -> bidirectional zoo_lstm 64 -> masked max pooling ->
-sigmoid. 2,500 training reviews held out (seed 0) pick the epoch; the 25,000 test reviews are
-scored once. Batches come from a user-style tf.data pipeline of ids bucketed by length
+line breaks into spaces) -> the shared lstm_zoo.text rule (lowercased) -> GloVe 6B 50d,
+fine-tuned -> bidirectional zoo_lstm 64 -> masked max pooling -> sigmoid. 2,500 training
+reviews held out (seed 0) pick the epoch; the 25,000 test reviews are scored once. Batches
+come from a user-style tf.data pipeline of ids bucketed by length
 (`classification_dataset(bucket_boundaries=...)`); the zoo layer runs every length as it comes
 (native CPU kernel, no compile per length). Weights are stored as float16 and the metrics are
 those of the stored weights (float32 figures beside them in metadata.json).
