@@ -52,7 +52,8 @@ class StringIds(tf.Module):
             in the vocabulary (`"<oov>"` of the classification/tagging vocabularies, `"<unk>"`
             of language-model vocabularies); without one they are an error.
         lowercase: bool. Lowercase (UTF-8) before the lookup.
-        level: "word" (whitespace tokens) or "char" (Unicode characters, for character LMs).
+        level: "word" (whitespace tokens), "char" (Unicode characters, for character LMs) or,
+            with `text_rule="lstm_zoo.text"`, "word_punct" (ASCII punctuation split off).
     """
 
     def __init__(
@@ -74,7 +75,9 @@ class StringIds(tf.Module):
             )
         if len(set(vocabulary)) != len(vocabulary):
             raise ValueError("the vocabulary has duplicate tokens")
-        if level not in ("word", "char"):
+        # "word_punct" (ASCII punctuation split off) exists in the task models' rule only
+        word_punct = text_rule == "lstm_zoo.text" and level == "word_punct"
+        if level not in ("word", "char") and not word_punct:
             raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
         self.vocabulary = vocabulary
         self.lowercase = bool(lowercase)

@@ -18,6 +18,7 @@ import keras
 
 from lstm_zoo.presets.registry import directory_size, preset_path
 from lstm_zoo.text import TextPreprocessor, Vocabulary
+from lstm_zoo.text.tokenizer import LEVELS
 
 FORMAT = "lstm_zoo.preset/1"
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE = "config.json", "model.weights.h5", "metadata.json"
@@ -300,6 +301,6 @@ def _check_config(path, config):
     settings = config.get("preprocessor")
     if not isinstance(settings, dict) or not isinstance(settings.get("lowercase"), bool):
         fail("preprocessor.lowercase must be true or false")
-    if settings.get("level") not in ("word", "char"):
-        fail(f"preprocessor.level {settings.get('level')!r} is not 'word' or 'char'")
+    if settings.get("level") not in LEVELS:
+        fail(f"preprocessor.level {settings.get('level')!r} is not one of {LEVELS}")
     return config

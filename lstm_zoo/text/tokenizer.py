@@ -15,8 +15,12 @@ Unicode strings):
 2. Splitting (`level="word"`): on runs of the code points in `WHITESPACE` (the 29 code points
    for which Python's `str.isspace` is true: ASCII whitespace, the information separators
    U+001C-U+001F, NEL, NO-BREAK SPACE, the Unicode space separators, LINE and PARAGRAPH
-   SEPARATOR); leading and trailing whitespace gives no empty token. `level="char"`: every
-   code point is a token (whitespace included).
+   SEPARATOR); leading and trailing whitespace gives no empty token. `level="word_punct"`:
+   the same, after every code point of `PUNCTUATION` (the 32 ASCII punctuation characters of
+   Python's `string.punctuation`) has been made a token of its own ("great!" -> "great", "!";
+   "don't" -> "don", "'", "t"; "!!" -> "!", "!"), so punctuation does not multiply the
+   vocabulary and words match pretrained vectors. `level="char"`: every code point is a token
+   (whitespace included).
 
 Example:
 
@@ -24,15 +28,21 @@ Example:
 ['ünïcode', 'σασ']
 >>> tokenize("ab c", level="char")
 ['a', 'b', ' ', 'c']
+>>> tokenize("A great film!", lowercase=True, level="word_punct")
+['a', 'great', 'film', '!']
 """
 
 from __future__ import annotations
 
+import re
+import string
 import sys
 import unicodedata
 from functools import lru_cache
 
-LEVELS = ("word", "char")
+LEVELS = ("word", "word_punct", "char")
+PUNCTUATION = string.punctuation  # ASCII only: fixed, the same in every Python
+_PUNCTUATION_RE = re.compile("([" + re.escape(PUNCTUATION) + "])")
 UNICODE_VERSION = unicodedata.unidata_version
 
 # Python's str.isspace code points, fixed here so the rule does not move with Python.
@@ -63,7 +73,7 @@ def folding_table():
 def check_level(level):
     """ValueError unless `level` is "word" or "char"."""
     if level not in LEVELS:
-        raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
+        raise ValueError(f"level must be one of {LEVELS}; got {level!r}")
     return level
 
 
@@ -78,7 +88,8 @@ def tokenize(text, lowercase=False, level="word"):
     Args:
         text: str. One text.
         lowercase: bool. Case-fold first.
-        level: "word" (split on `WHITESPACE`) or "char" (every code point).
+        level: "word" (split on `WHITESPACE`), "word_punct" (the same, ASCII punctuation
+            characters split off as tokens) or "char" (every code point).
 
     Raises:
         ValueError: `text` not a str, or an unknown level.
@@ -90,6 +101,8 @@ def tokenize(text, lowercase=False, level="word"):
         text = fold_case(text)
     if level == "char":
         return list(text)
+    if level == "word_punct":
+        text = _PUNCTUATION_RE.sub(r" \1 ", text)
     return [token for token in text.translate(_SPLIT_TABLE).split(" ") if token]
 
 
@@ -101,6 +114,7 @@ def normalize_tokens(tokens, lowercase=False):
 # The TensorFlow half. Imported lazily so the Python half needs no TensorFlow.
 
 _WHITESPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]+"
+_PUNCTUATION_CLASS = "([" + "".join(f"\\x{{{ord(c):x}}}" for c in PUNCTUATION) + "])"
 
 
 def tf_fold_case(texts, table=None):
@@ -146,5 +160,7 @@ def tf_tokenize(texts, lowercase=False, level="word", table=None):
         texts = tf_fold_case(texts, table)
     if level == "char":
         return tf.strings.unicode_split(texts, "UTF-8", errors="strict")
+    if level == "word_punct":
+        texts = tf.strings.regex_replace(texts, _PUNCTUATION_CLASS, r" \1 ")
     spaced = tf.strings.regex_replace(texts, _WHITESPACE_CLASS, " ")
     return tf.strings.split(spaced)

@@ -8,11 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lstm_zoo.text import WHITESPACE, Vocabulary, tf_fold_case, tf_tokenize, tokenize
-from lstm_zoo.text.tokenizer import folding_table
+from lstm_zoo.text.tokenizer import PUNCTUATION, folding_table
 
 # Text heavy in the characters where lowercasing rules differ: whitespace of every kind,
 # Greek sigma, Turkish dotted I, sharp s, Cherokee, ligatures, combining marks, astral planes.
+# ASCII punctuation and look-alikes for level="word_punct".
 _TRICKY = list(WHITESPACE) + list("ΣσςİıIiẞßﬀﬁǅǄǆᏸᏰꭰ\u0307\u0345ΐ𐐀𐐨Ωℹ")
+_TRICKY += list(PUNCTUATION + "’“！。")
 _TEXT = st.text(
     alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(_TRICKY)), max_size=40
 )
@@ -26,7 +28,7 @@ def _decoded(ragged):
 @given(texts=st.lists(_TEXT, min_size=1, max_size=6))
 def test_python_and_tensorflow_halves_agree(texts):
     for lowercase in (False, True):
-        for level in ("word", "char"):
+        for level in ("word", "word_punct", "char"):
             expected = [tokenize(t, lowercase, level) for t in texts]
             assert _decoded(tf_tokenize(texts, lowercase, level)) == expected, (lowercase, level)
 
@@ -38,6 +40,17 @@ def test_every_whitespace_code_point_splits_and_nothing_else_does():
     assert _decoded(tf_tokenize([text])) == [tokenize(text)]
     # Zero-width space and the word joiner are not whitespace (str.isspace is False).
     assert tokenize("a\u200bb\u2060c") == ["a\u200bb\u2060c"]
+
+
+def test_word_punct_splits_ascii_punctuation_off_and_nothing_else():
+    text = "Don't -- it's GREAT!!(really)… “ok”\u3000a.b"
+    expected = ["don", "'", "t", "-", "-", "it", "'", "s", "great", "!", "!", "(", "really"]
+    expected += [")", "…", "“ok”", "a", ".", "b"]  # non-ASCII punctuation is no split
+    assert tokenize(text, lowercase=True, level="word_punct") == expected
+    assert _decoded(tf_tokenize([text], True, "word_punct")) == [expected]
+    every = "x".join(PUNCTUATION)
+    assert len(PUNCTUATION) == 32
+    assert tokenize(every, level="word_punct") == [t for c in PUNCTUATION for t in (c, "x")][:-1]
 
 
 def test_folding_is_one_code_point_to_one():
