@@ -46,16 +46,17 @@ class TextClassifier(Task):
             raise ValueError(f"the backbone has {classes} classes; got {len(self.labels)} labels")
 
     @classmethod
-    def build(cls, vocabulary, labels, lowercase=True, **backbone_kwargs):
+    def build(cls, vocabulary, labels, lowercase=True, level="word", **backbone_kwargs):
         """A new classifier: `sentiment_classifier(vocab_size=len(vocabulary),
-        num_classes=len(labels), **backbone_kwargs)` behind a `TextPreprocessor`."""
+        num_classes=len(labels), **backbone_kwargs)` behind a `TextPreprocessor` (`level`
+        "word" or "word_punct": see `lstm_zoo.text.tokenizer`)."""
         vocabulary = vocabulary if isinstance(vocabulary, Vocabulary) else Vocabulary(vocabulary)
         backbone = sentiment_classifier(
             vocab_size=len(vocabulary), num_classes=len(labels), **backbone_kwargs
         )
         return cls(
             backbone,
-            TextPreprocessor(vocabulary, lowercase=lowercase),
+            TextPreprocessor(vocabulary, lowercase=lowercase, level=level),
             labels=labels,
             backbone_arguments=json_arguments(backbone_kwargs, len(vocabulary)),
         )
@@ -100,6 +101,7 @@ class TextClassifier(Task):
             self.preprocessor.vocabulary.tokens,
             labels=self.labels,
             lowercase=self.preprocessor.lowercase,
+            level=self.preprocessor.level,
             text_rule="lstm_zoo.text",
             **kwargs,
         )

@@ -56,6 +56,27 @@ def test_classifier_export_serves_the_same_rule(tmp_path):
     assert [s.decode() for s in out["labels"].numpy()] == model.predict_labels(TEXTS)
 
 
+def test_word_punct_classifier_keeps_its_rule_in_keras_preset_and_export(tmp_path):
+    from lstm_zoo.presets import from_preset, save_to_preset
+
+    model = _classifier(level="word_punct")
+    texts = ["a good film!", "(bad) film...", "good,good"]
+    ids = [[t for t in row if t] for row in model.preprocessor(tf.constant(texts)).numpy()]
+    assert ids == [[2, 3, 5, 1], [1, 4, 1, 5, 1, 1, 1], [3, 1, 3]]  # <unk> = 1: punctuation
+    assert model.preprocessor.encode(texts) == ids
+    expected = model.probabilities(texts)
+    loaded = _round_trip(model, tmp_path)
+    assert loaded.preprocessor.level == "word_punct"
+    np.testing.assert_allclose(loaded.probabilities(texts), expected, atol=1e-6)
+    save_to_preset(model, tmp_path / "preset")
+    np.testing.assert_allclose(from_preset(tmp_path / "preset").probabilities(texts), expected)
+    model.export(tmp_path / "saved")
+    served = tf.saved_model.load(str(tmp_path / "saved")).signatures["classify"]
+    np.testing.assert_allclose(
+        served(texts=tf.constant(texts))["probabilities"].numpy(), expected, atol=1e-6
+    )
+
+
 def test_classifier_bad_input():
     model = _classifier()
     with pytest.raises(ValueError, match="unknown label 'meh'"):
