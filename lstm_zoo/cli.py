@@ -437,9 +437,11 @@ def build_parser():
 
     train = commands.add_parser(
         "train",
-        help="train a language model, sentiment classifier or tagger",
+        help="train a language model, sentiment classifier or tagger (or fine-tune a preset)",
         description="Writes OUTPUT/model.keras, vocabulary.json, run.json, checkpoints/, logs/ "
-        "(TensorBoard), history.csv and training_curves.png.",
+        "(TensorBoard), history.csv and training_curves.png. With --from-preset: fine-tunes "
+        "the preset (its task, vocabulary and encoder) and writes OUTPUT as a preset "
+        "(config.json, model.weights.h5, metadata.json, assets/).",
     )
     train.add_argument(
         "--task",

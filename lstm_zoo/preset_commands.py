@@ -51,28 +51,32 @@ def is_preset(name_or_path):
     return str(name_or_path) in available_presets()
 
 
-def preset_class_name(preset):
-    """The task class named in a preset's config.json ("TextClassifier", ...)."""
+def preset_config(preset):
+    """A preset's config.json as a dict (ValueError naming the file when it is not one with a
+    task class); `from_preset` checks the rest."""
     from lstm_zoo.presets import preset_path
 
     path = preset_path(preset) / "config.json"
     try:
-        name = json.loads(path.read_text(encoding="utf-8")).get("class_name")
-    except (OSError, ValueError, AttributeError):
-        name = None
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: cannot be read as JSON ({error})") from None
+    name = config.get("class_name") if isinstance(config, dict) else None
     if name not in TASK_OF_CLASS:
         raise ValueError(f"{path}: malformed (class_name {name!r} is not a task class)")
-    return name
+    return config
+
+
+def preset_class_name(preset):
+    """The task class named in a preset's config.json ("TextClassifier", ...)."""
+    return preset_config(preset)["class_name"]
 
 
 def is_char_language_model(preset):
     """True for a language-model preset at character level (its config.json says)."""
-    from lstm_zoo.presets import preset_path
-
-    if preset_class_name(preset) != "LanguageModel":
-        return False
-    config = json.loads((preset_path(preset) / "config.json").read_text(encoding="utf-8"))
-    return (config.get("preprocessor") or {}).get("level") == "char"
+    config = preset_config(preset)
+    settings = config.get("preprocessor")
+    return config["class_name"] == "LanguageModel" and (settings or {}).get("level") == "char"
 
 
 def load(preset, **overrides):
@@ -326,10 +330,10 @@ def finetune_preset(
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     num_steps = num_steps or DEFAULT_NUM_STEPS
     keras.utils.set_random_seed(seed)
-    pretrained = load(preset)
-    current = getattr(pretrained, "labels", None) or getattr(pretrained, "tags", None) or []
+    head_arguments = preset_config(preset).get("task_arguments") or {}
+    current = head_arguments.get("labels") or head_arguments.get("tags") or []
     overrides = new_head(name, current, train_path)
-    model = load(preset, **overrides) if overrides else pretrained
+    model = load(preset, **overrides)
     if overrides:
         head = overrides.get("labels") or overrides.get("tags")
         log(
@@ -367,7 +371,7 @@ def finetune_preset(
     output = Path(output)
     metadata = {
         "name": output.name,
-        "description": f"{str(preset)} fine-tuned on {train_path}",
+        "description": f"{preset} fine-tuned on {train_path}",
         "base_preset": str(preset),
         "data": {
             k: str(v)
