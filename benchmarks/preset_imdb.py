@@ -1,7 +1,9 @@
 """Trainer of the bundled `imdb-bilstm` preset (run through benchmarks/train_presets.py).
 
 Whole IMDB reviews (Maas et al. 2011; no review cut; `read_text_label_csv` turns the `<br />`
-line breaks into spaces) -> the shared lstm_zoo.text rule (lowercased) -> GloVe 6B 50d,
+line breaks into spaces) -> the shared lstm_zoo.text rule (lowercased, level "word_punct":
+ASCII punctuation split off, which takes GloVe's coverage of the vocabulary from 43 % of
+89,960 whitespace tokens to 94 % of 47,104) -> GloVe 6B 50d,
 fine-tuned -> bidirectional zoo_lstm 64 -> masked max pooling -> sigmoid. 2,500 training
 reviews held out (seed 0) pick the epoch; the 25,000 test reviews are scored once. Batches
 come from a user-style tf.data pipeline of ids bucketed by length
@@ -36,10 +38,11 @@ IMDB = {
         "dropout": 0.5,
         "trainable_embeddings": True,
     },
+    "level": "word_punct",
     "min_count": 2,  # vocabulary: training tokens seen at least twice
     "dev_size": 2500,
     "buckets": 16,
-    "epochs": 3,
+    "epochs": 4,
     "batch_size": 32,
     "learning_rate": 2e-3,
 }
@@ -87,7 +90,12 @@ def train():
     glove = dataset_path("glove", "glove.6B.50d.txt.gz")
     matrix, report = load_embeddings(glove, vocabulary.tokens, reserved=2)
     model = TextClassifier.build(
-        vocabulary, IMDB["labels"], lowercase=True, embeddings=matrix, **IMDB["model"]
+        vocabulary,
+        IMDB["labels"],
+        lowercase=True,
+        level=IMDB["level"],
+        embeddings=matrix,
+        **IMDB["model"],
     )
     model.compile_default(IMDB["learning_rate"])
     data, boundaries = id_pipelines(model, splits)
@@ -119,7 +127,7 @@ def train():
     metadata = {
         "description": "IMDB review sentiment: GloVe 6B 50d (fine-tuned) -> BiLSTM (zoo_lstm) 64 "
         "-> masked max pooling -> sigmoid; whole reviews, raw text (lstm_zoo.text rule, "
-        "lowercased)",
+        "lowercased, ASCII punctuation split off: level word_punct)",
         "data": {
             "train": f"imdb/imdb_train.csv.gz less the dev reviews ({len(token_lists):,} reviews, "
             f"tokens mean {lengths.mean():.0f}, max {lengths.max():,}; none cut)",
@@ -154,7 +162,7 @@ def float16_copy(model):
 def _tokens(text):
     from lstm_zoo.text import tokenize
 
-    return tokenize(text, lowercase=True)
+    return tokenize(text, lowercase=True, level=IMDB["level"])
 
 
 def _names(split):
