@@ -159,6 +159,8 @@ def test_float16_weights_halve_the_file_and_load_within_half_a_step(classifier_p
     )
     with pytest.raises(ValueError, match="weights_dtype must be one of"):
         save_to_preset(model, tmp_path / "bf", weights_dtype="bfloat16")
+    by_method = model.save_to_preset(tmp_path / "method", weights_dtype="float16")
+    assert (by_method / "model.weights.h5").read_bytes() == (half / "model.weights.h5").read_bytes()
 
 
 def _array_bytes(path):

@@ -184,12 +184,14 @@ class Task(keras.Model):
 
         return from_preset(preset, task_class=cls, **overrides)
 
-    def save_to_preset(self, path, metadata=None):
+    def save_to_preset(self, path, metadata=None, overwrite=False, weights_dtype="float32"):
         """Write a preset directory (config.json, model.weights.h5, metadata.json,
-        assets/tokenizer/vocabulary.txt); `metadata`: dict merged into metadata.json."""
+        assets/tokenizer/vocabulary.txt); `metadata`: dict merged into metadata.json;
+        `weights_dtype="float16"` stores the weights at half the size (see
+        `lstm_zoo.presets.save_to_preset`)."""
         from lstm_zoo.presets import save_to_preset
 
-        return save_to_preset(self, path, metadata)
+        return save_to_preset(self, path, metadata, overwrite, weights_dtype)
 
     def preset_arguments(self):
         """The task's own constructor arguments besides backbone and preprocessor."""
