@@ -261,6 +261,7 @@ def main(argv=None):
     summary = {"name": args.name, "metrics": metrics, "wall_time_s": round(wall, 1)}
     summary["size_bytes"] = json.loads((output / "metadata.json").read_text())["size_bytes"]
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
