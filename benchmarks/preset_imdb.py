@@ -3,7 +3,7 @@
 Whole IMDB reviews (Maas et al. 2011; no review cut; `read_text_label_csv` turns the `<br />`
 line breaks into spaces) -> the shared lstm_zoo.text rule (lowercased, level "word_punct":
 ASCII punctuation split off, which takes GloVe's coverage of the vocabulary from 43 % of
-89,960 whitespace tokens to 94 % of 47,104) -> GloVe 6B 50d,
+89,960 whitespace tokens to 94 % of 45,135) -> GloVe 6B 50d,
 fine-tuned -> bidirectional zoo_lstm 64 -> masked max pooling -> sigmoid. 2,500 training
 reviews held out (seed 0) pick the epoch; the 25,000 test reviews are scored once. Batches
 come from a user-style tf.data pipeline of ids bucketed by length
