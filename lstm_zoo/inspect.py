@@ -40,9 +40,7 @@ import tensorflow as tf
 
 from lstm_zoo.cells import GRUCell, LSTMCell
 from lstm_zoo.cells.base import RecurrentCell
-
-LSTM_KEYS = ("input", "forget", "output", "candidate", "cell", "hidden")
-GRU_KEYS = ("update", "reset", "candidate", "hidden")
+from lstm_zoo.gate_keys import GRU_KEYS, LSTM_KEYS  # noqa: F401  (the names inspect records)
 
 _SUPPORTED = (
     "a zoo layer (any lstm_zoo.layers recurrent layer), keras.layers.LSTM, "

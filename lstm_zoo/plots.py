@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from lstm_zoo.inspect import GRU_KEYS, LSTM_KEYS
+from lstm_zoo.gate_keys import GRU_KEYS, LSTM_KEYS
 
 DEFAULT_MAX_UNITS = 32
 _MAX_TICK_LABELS = 80
