@@ -199,7 +199,8 @@ def train_shakespeare():
         },
         "data_license": "public domain text (karpathy/char-rnn copy)",
         "test_split": "tinyshakespeare/input.txt, last 5 %",
-        "reference": "Karpathy char-rnn: about 1.5 bits/char on validation (3 x 512 LSTM)",
+        "reference": "Karpathy char-rnn: validation loss about 1.5 nats/char (its "
+        "ClassNLLCriterion loss, natural log) = about 2.16 bits/char (3 x 512 LSTM)",
         "history": _rounded(history),
         "settings": {**SHAKESPEARE, "splits": list(SHAKESPEARE["splits"])},
     }
