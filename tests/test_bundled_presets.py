@@ -142,11 +142,6 @@ def test_char_lm_preset_test_bits_again(name):
     assert bits == pytest.approx(_metadata(name)["metrics"]["test_bits_per_char"], abs=0.01)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the bundled ewt-upos-bilstm had 3 of 8 epochs (test 94.60 %) and tags 'runs' NOUN; "
-    "remove once the full run is bundled",
-)
 def test_ewt_upos_preset_tags_real_sentences():
     if "ewt-upos-bilstm" not in available_presets():
         pytest.skip("ewt-upos-bilstm is not bundled")
