@@ -58,16 +58,22 @@ SST2 = {
     "epochs": 12,
     "batch_size": 32,
     "learning_rate": 2e-3,
-    "budget_s": 480,
+    "budget_s": 1200,
 }
 SHAKESPEARE = {
-    "model": {"cell": "lstm", "units": 256, "num_layers": 1, "embedding_dim": 64, "dropout": 0.1},
+    "model": {
+        "cell": "zoo_lstm",
+        "units": 512,
+        "num_layers": 1,
+        "embedding_dim": 64,
+        "dropout": 0.2,
+    },
     "splits": (0.90, 0.05, 0.05),  # train, validation, test: consecutive parts of the text
     "batch_size": 64,
     "num_steps": 64,
     "epochs": 40,  # the time budget ends it first
     "learning_rate": 2e-3,
-    "budget_s": 480,
+    "budget_s": 1200,
 }
 
 
@@ -190,7 +196,8 @@ def train_shakespeare():
         bits[name] = round(float(loss["loss"]) / math.log(2), 4)
     metrics = {"test_bits_per_char": bits["test"], "valid_bits_per_char": bits["valid"]}
     metadata = {
-        "description": "tiny-shakespeare character LM: 64-d embedding -> LSTM 256 -> logits",
+        "description": "tiny-shakespeare character LM: {embedding_dim}-d embedding -> {cell} "
+        "{units} -> logits".format(**SHAKESPEARE["model"]),
         "data": {
             "text": "tinyshakespeare/input.txt (1,115,394 characters)",
             "splits": "consecutive 90 % train / 5 % validation / 5 % test of the text",
