@@ -41,15 +41,6 @@ EWT = {
 }
 
 
-def _annealing():
-    """Adam's rate `learning_rate` for the first `halve_learning_rate_after_epoch` epochs,
-    then halved every epoch."""
-    after, rate = EWT["halve_learning_rate_after_epoch"], EWT["learning_rate"]
-    return keras.callbacks.LearningRateScheduler(
-        lambda epoch: rate * 0.5 ** max(0, epoch + 1 - after)
-    )
-
-
 def _glove_head(path, count):
     words = []
     with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -77,7 +68,7 @@ def token_accuracy(model, sentences):
 
 
 def train():
-    from train_presets import TimeBudget, _rounded
+    from train_presets import TimeBudget, _rounded, annealing
 
     folder = dataset_path("ud_en_ewt")
     splits = {
@@ -119,7 +110,7 @@ def train():
         _dataset(splits["train"], EWT["batch_size"], shuffle=True),
         validation_data=_dataset(splits["dev"], 64),
         epochs=EWT["epochs"],
-        callbacks=[budget, best, timer, _annealing()],
+        callbacks=[budget, best, timer, annealing(EWT)],
         verbose=2,
     ).history
     test = splits["test"]

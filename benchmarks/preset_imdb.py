@@ -85,6 +85,8 @@ def accuracy(model, data):
 
 
 def train():
+    from train_presets import annealing  # the script's folder is on sys.path
+
     splits = read_imdb()
     token_lists = [_tokens(text) for text in splits["train"][0]]
     vocabulary = Vocabulary.build(token_lists, min_count=IMDB["min_count"])
@@ -107,7 +109,7 @@ def train():
         data["train"],
         validation_data=data["dev"],
         epochs=IMDB["epochs"],
-        callbacks=[best, _annealing()],
+        callbacks=[best, annealing(IMDB)],
         verbose=2,
     ).history
     scored = {
@@ -151,15 +153,6 @@ def train():
         "settings": IMDB,
     }
     return model, metrics, metadata
-
-
-def _annealing():
-    """Adam's rate `learning_rate` for the first `halve_learning_rate_after_epoch` epochs,
-    then halved every epoch."""
-    after, rate = IMDB["halve_learning_rate_after_epoch"], IMDB["learning_rate"]
-    return keras.callbacks.LearningRateScheduler(
-        lambda epoch: rate * 0.5 ** max(0, epoch + 1 - after)
-    )
 
 
 def float16_copy(model):

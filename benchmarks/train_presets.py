@@ -77,6 +77,15 @@ SHAKESPEARE = {
 }
 
 
+def annealing(settings):
+    """Adam's rate `settings["learning_rate"]` for the first
+    `settings["halve_learning_rate_after_epoch"]` epochs, then halved every epoch."""
+    after, rate = settings["halve_learning_rate_after_epoch"], settings["learning_rate"]
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch: rate * 0.5 ** max(0, epoch + 1 - after)
+    )
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stop training once `seconds` have passed (checked after every batch)."""
 
