@@ -25,7 +25,7 @@ def export(directory):
     from lstm_zoo.litert import export_litert
     from lstm_zoo.models import sentiment_classifier
 
-    vocabulary = ["<pad>", "<oov>", "a", "fine", "witty", "film", "dull", "plot", "the"]
+    vocabulary = ["<pad>", "<unk>", "a", "fine", "witty", "film", "dull", "plot", "the"]
     keras.utils.set_random_seed(0)
     model = sentiment_classifier(vocab_size=len(vocabulary), embedding_dim=8, units=8)
     info = export_litert(
@@ -43,7 +43,7 @@ def export(directory):
 
 
 def tokenize(texts, metadata):
-    """Whitespace tokens -> ids, unknown words -> "<oov>", padded with 0 to the exported
+    """Whitespace tokens -> ids, unknown words -> "<unk>", padded with 0 to the exported
     [batch, length] (the same as lstm_zoo.data.classification.encode_texts)."""
     import numpy as np
 
@@ -53,7 +53,7 @@ def tokenize(texts, metadata):
         words = text.lower().split() if metadata["lowercase"] else text.split()
         if len(words) > metadata["sequence_length"]:
             raise ValueError(f"text {row} is longer than the exported length")
-        ids[row, : len(words)] = [index.get(w, index["<oov>"]) for w in words]
+        ids[row, : len(words)] = [index.get(w, index["<unk>"]) for w in words]
     return ids
 
 

@@ -49,8 +49,8 @@ class StringIds(tf.Module):
 
     Args:
         vocabulary: list of str. Index 0 = padding. Unknown tokens map to `unknown` when it is
-            in the vocabulary (`"<oov>"` of the classification/tagging vocabularies, `"<unk>"`
-            of language-model vocabularies); without one they are an error.
+            in the vocabulary (`"<unk>"`, the one spelling; `"<oov>"` of run directories
+            written before it); without one they are an error.
         lowercase: bool. Lowercase (UTF-8) before the lookup.
         level: "word" (whitespace tokens), "char" (Unicode characters, for character LMs) or,
             with `text_rule="lstm_zoo.text"`, "word_punct" (ASCII punctuation split off).

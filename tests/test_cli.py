@@ -118,7 +118,7 @@ def test_tagger_train_and_export_serves_tags(tmp_path):
     assert cli.main([str(a) for a in argv + ["--epochs", "1", "--output", run]]) == 0
     description = json.loads((run / "run.json").read_text())
     assert 0.0 <= description["metrics"]["test_accuracy"] <= 1.0
-    assert description["characters"][:2] == ["<pad>", "<oov>"] and "d" in description["characters"]
+    assert description["characters"][:2] == ["<pad>", "<unk>"] and "d" in description["characters"]
     assert json.loads((run / "run.json").read_text())["labels"] == [
         "AUX",
         "DET",

@@ -15,9 +15,8 @@ import tensorflow as tf
 
 from lstm_zoo.data.batching import batch_by_length, check_lengths_fit
 from lstm_zoo.data.files import check_file, gzip_problem, open_binary, read_lines
+from lstm_zoo.text.vocabulary import PAD, UNK
 from lstm_zoo.validation import check_int, check_labels
-
-PAD, OOV = "<pad>", "<oov>"
 
 
 def read_label_text_lines(path, labels=("0", "1")):
@@ -113,10 +112,10 @@ def read_text_label_csv(
 
 
 def build_vocabulary(texts, max_size=None, min_count=1, lowercase=False):
-    """Tokens by frequency: index 0 = padding, 1 = out-of-vocabulary, then the words.
+    """Tokens by frequency: index 0 = padding, 1 = unknown (`<unk>`), then the words.
 
     Raises:
-        ValueError: max_size < 3 (padding, out-of-vocabulary and one word) or min_count < 1.
+        ValueError: max_size < 3 (padding, unknown and one word) or min_count < 1.
     """
     check_int("max_size", max_size, low=3, none=True)
     check_int("min_count", min_count, low=1)
@@ -126,7 +125,7 @@ def build_vocabulary(texts, max_size=None, min_count=1, lowercase=False):
     ordered = [t for t in sorted(counts, key=lambda t: -counts[t]) if counts[t] >= min_count]
     if max_size is not None:
         ordered = ordered[: max_size - 2]
-    return [PAD, OOV] + ordered
+    return [PAD, UNK] + ordered
 
 
 def encode_texts(texts, vocabulary, lowercase=False, max_length=None):
@@ -207,7 +206,7 @@ def _tokens(text, lowercase):
 
 def text_vectorizer(texts, max_tokens=None, standardize="lower_and_strip_punctuation"):
     """A `keras.layers.TextVectorization` adapted to `texts`: raw strings -> ids with the same
-    convention as `build_vocabulary` (0 = padding, 1 = out-of-vocabulary), so it can sit in
+    convention as `build_vocabulary` (0 = padding, 1 = unknown (`<unk>`)), so it can sit in
     front of any factory model (and inside an exported graph)."""
     import keras
 

@@ -8,16 +8,15 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.data.batching import check_bucket_boundaries
+from lstm_zoo.text.vocabulary import PAD, UNK
 from lstm_zoo.validation import check_int
-
-PAD, OOV = "<pad>", "<oov>"
 
 
 def build_tagging_vocabularies(sentences, max_words=None, min_count=1, lowercase=False):
-    """(words, tags): words by frequency with 0 = padding, 1 = out-of-vocabulary; tags sorted.
+    """(words, tags): words by frequency with 0 = padding, 1 = unknown (`<unk>`); tags sorted.
 
     Raises:
-        ValueError: max_words < 3 (padding, out-of-vocabulary and one word), min_count < 1, or
+        ValueError: max_words < 3 (padding, unknown and one word), min_count < 1, or
             a sentence that is not a (words, tags) pair of equal lengths.
     """
     check_int("max_words", max_words, low=3, none=True)
@@ -28,7 +27,7 @@ def build_tagging_vocabularies(sentences, max_words=None, min_count=1, lowercase
     if max_words is not None:
         ordered = ordered[: max_words - 2]
     tags = sorted({t for _, sentence_tags in sentences for t in sentence_tags})
-    return [PAD, OOV] + ordered, tags
+    return [PAD, UNK] + ordered, tags
 
 
 def encode_tagged(sentences, words, tags, lowercase=False):
@@ -57,7 +56,7 @@ def build_character_vocabulary(sentences, min_count=1):
     check_int("min_count", min_count, low=1)
     counts = Counter(ch for words in _words_of(sentences) for w in words for ch in w)
     ordered = sorted((c for c in counts if counts[c] >= min_count), key=lambda c: (-counts[c], c))
-    return [PAD, OOV] + ordered
+    return [PAD, UNK] + ordered
 
 
 def encode_characters(sentences, characters):

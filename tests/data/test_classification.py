@@ -16,7 +16,7 @@ def test_label_text_lines_and_padded_batches(tmp_path):
     texts, labels = read_label_text_lines(path)
     assert texts == ["a good film", "bad", "good good"] and labels.tolist() == [1, 0, 1]
     vocab = build_vocabulary(texts)
-    assert vocab[:3] == ["<pad>", "<oov>", "good"]
+    assert vocab[:3] == ["<pad>", "<unk>", "good"]
     encoded = encode_texts(texts + ["unseen good"], vocab)
     assert encoded[-1] == [1, 2]
     (ids, batch_labels), *_ = list(classification_dataset(encoded[:3], labels, batch_size=3))
@@ -36,7 +36,7 @@ def test_bad_lines_name_file_and_line(tmp_path):
     with pytest.raises(ValueError, match="holds no examples"):
         read_label_text_lines(path)
     with pytest.raises(ValueError, match="more than max_length=1"):
-        encode_texts(["two words"], ["<pad>", "<oov>"], max_length=1)
+        encode_texts(["two words"], ["<pad>", "<unk>"], max_length=1)
 
 
 @pytest.mark.data

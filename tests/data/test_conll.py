@@ -55,7 +55,7 @@ def test_conll2003_columns(tmp_path):
 def test_vocabularies_and_padded_batches():
     sentences = [(["a", "b"], ["X", "Y"]), (["b"], ["Y"])]
     words, tags = build_tagging_vocabularies(sentences)
-    assert words[:2] == ["<pad>", "<oov>"] and tags == ["X", "Y"]
+    assert words[:2] == ["<pad>", "<unk>"] and tags == ["X", "Y"]
     word_ids, tag_ids = encode_tagged(sentences + [(["zzz"], ["X"])], words, tags)
     assert word_ids[-1] == [1]
     (x, y), *_ = list(tagging_dataset(word_ids, tag_ids, batch_size=3))

@@ -14,9 +14,9 @@ SENTENCES = [(["ab", "b"], ["X", "Y"]), (["cab"], ["Y"])]
 
 def test_character_vocabulary_by_frequency_then_code_point():
     # counts: a 2, b 3, c 1
-    assert build_character_vocabulary(SENTENCES) == ["<pad>", "<oov>", "b", "a", "c"]
-    assert build_character_vocabulary(SENTENCES, min_count=2) == ["<pad>", "<oov>", "b", "a"]
-    assert build_character_vocabulary([["ab", "b"]]) == ["<pad>", "<oov>", "b", "a"]
+    assert build_character_vocabulary(SENTENCES) == ["<pad>", "<unk>", "b", "a", "c"]
+    assert build_character_vocabulary(SENTENCES, min_count=2) == ["<pad>", "<unk>", "b", "a"]
+    assert build_character_vocabulary([["ab", "b"]]) == ["<pad>", "<unk>", "b", "a"]
 
 
 def test_encode_characters_unknown_is_one_and_empty_word_raises():
