@@ -8,8 +8,13 @@ The data files are those of `lstm-zoo train` per task:
   of the preset or its id, so SST's `0`/`1` lines score `negative`/`positive`), or a CSV with
   `review,label` columns;
 - sequence tagger: CoNLL-U (`.conllu`, UPOS) or CoNLL-2003 columns (word first, tag last);
-- language model: plain UTF-8 text (character level: one stream, scored in windows of
-  `num_steps` characters as the bundled preset was; word level: each line on its own).
+- language model: plain UTF-8 text. Character level: one stream, scored in windows of
+  `num_steps` characters, the state reset at each (as the bundled preset was trained). Word
+  level: one stream of every nonblank line's tokens with the model's end token after each
+  line (PTB's `<eos>`), cut into `batch_size` rows and scored `num_steps` tokens at a time
+  with the state carried (`LanguageModel.stream_perplexity`, as Zaremba et al. and the
+  ptb-word-lstm preset's reported perplexity). The window shape is the call's, else the
+  preset's training settings (metadata.json), else `LM_WINDOW`.
 
 A bad file is a ValueError naming the file and line (or sentence). Fine-tuning keeps the
 preset's vocabulary and encoder; a label or tag set other than the preset's builds a new head
@@ -38,6 +43,9 @@ from lstm_zoo.span_report import format_metrics, span_metrics, token_accuracy
 
 TASK_OF_CLASS = {"TextClassifier": "sentiment", "SequenceTagger": "tagger", "LanguageModel": "lm"}
 DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_NUM_STEPS, DEFAULT_LEARNING_RATE = 32, 3, 64, 1e-3
+# (rows, steps) of a language model's scoring windows when neither the call nor the preset's
+# settings give them: ptb-small's 20 x 20 at word level, shakespeare-char-lstm's 64 x 64.
+LM_WINDOW = {"word": (20, 20), "char": (64, 64)}
 
 
 def is_preset(name_or_path):
@@ -180,14 +188,31 @@ def char_windows(model, text, batch_size, num_steps, path, shuffle_seed=None):
     from lstm_zoo.data import lm_windows
 
     ids = np.asarray(model.preprocessor.encode([text])[0], dtype=np.int32)
-    rows = min(batch_size, len(ids) // (num_steps + 1))
-    if rows < 1:
-        raise ValueError(
-            f"{path}: {len(ids)} characters make no window of {num_steps} (+1 for the "
-            "target); give a longer file or a smaller --num-steps"
-        )
+    rows = _stream_rows(len(ids), batch_size, num_steps, path, "characters")
     data = lm_windows(ids, rows, num_steps)
     return data.shuffle(4096, seed=shuffle_seed) if shuffle_seed is not None else data
+
+
+def word_stream(model, path):
+    """The ids of a word-level text file as one stream: each nonblank line's tokens (the
+    preprocessor's rule), then the model's end token when it has one (PTB's `<eos>`)."""
+    end = [model.end_token] if model.end_token is not None else []
+    tokens = []
+    for line in _lines(path):
+        tokens.extend(model.preprocessor.tokenize(line) + end)
+    return np.asarray(model.preprocessor.vocabulary.encode(tokens), dtype=np.int32)
+
+
+def _stream_rows(length, batch_size, num_steps, path, what):
+    """Rows of the windows cut from a stream of `length` tokens: `batch_size`, or fewer when
+    the stream is short (each row needs `num_steps` + 1 tokens); ValueError when none fits."""
+    rows = min(batch_size, length // (num_steps + 1))
+    if rows < 1:
+        raise ValueError(
+            f"{path}: {length} {what} make no window of {num_steps} (+1 for the target); "
+            "give a longer file or a smaller --num-steps"
+        )
+    return rows
 
 
 def _lines(path):
@@ -203,6 +228,8 @@ def evaluate_model(model, path, batch_size=None, num_steps=None):
     chunk tag set, `span_*` (conlleval, overall and per type); language model `perplexity`,
     `loss` (nats per token) and, at character level, `bits_per_char`."""
     name = type(model).__name__
+    if name == "LanguageModel":
+        return _language_model_metrics(model, path, batch_size, num_steps)
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     if name == "TextClassifier":
         texts, ids = classification_examples(path, model.labels)
@@ -217,11 +244,20 @@ def evaluate_model(model, path, batch_size=None, num_steps=None):
         result = Task.evaluate(model, words, truth, batch_size, verbose=0, return_dict=True)
         metrics = {"accuracy": token_accuracy(truth, guess), "loss": float(result["loss"])}
         return {**metrics, **span_metrics(truth, guess, model.tags)}
-    if model.preprocessor.level == "char":
-        data = char_windows(model, text_of(path), 64, num_steps or DEFAULT_NUM_STEPS, path)
+    raise ValueError(f"no metrics for a {name}: not a task model of lstm_zoo")
+
+
+def _language_model_metrics(model, path, batch_size=None, num_steps=None):
+    level = "char" if model.preprocessor.level == "char" else "word"
+    batch_size = batch_size or LM_WINDOW[level][0]
+    num_steps = num_steps or LM_WINDOW[level][1]
+    if level == "char":
+        data = char_windows(model, text_of(path), batch_size, num_steps, path)
         loss = float(model.evaluate(data, verbose=0, return_dict=True)["loss"])
         return {"perplexity": math.exp(loss), "bits_per_char": loss / math.log(2), "loss": loss}
-    perplexity = model.perplexity(_lines(path), batch_size=batch_size)
+    ids = word_stream(model, path)
+    rows = _stream_rows(len(ids), batch_size, num_steps, path, "tokens")
+    perplexity = model.stream_perplexity(ids, rows, num_steps)
     return {"perplexity": perplexity, "loss": math.log(perplexity)}
 
 
@@ -232,6 +268,13 @@ def evaluate_preset(preset, path, batch_size=None, num_steps=None, log=print):
 
     check_readable_file(path, "DATA")
     model = load(preset)
+    if type(model).__name__ == "LanguageModel":
+        from lstm_zoo.presets.io import load_metadata
+
+        settings = load_metadata(preset).get("settings") or {}
+        if "num_steps" in settings:  # trained on windows: score on its window shape
+            batch_size = batch_size or settings.get("batch_size")
+            num_steps = num_steps or settings["num_steps"]
     metrics = evaluate_model(model, path, batch_size, num_steps)
     for line in format_metrics(metrics):
         log(line)
@@ -326,6 +369,9 @@ def finetune_preset(
         check_readable_file(path, flag)
     check_output(output, overwrite)
     name = preset_class_name(preset)
+    # A word LM trains on lines and is scored as a stream (LM_WINDOW unless given).
+    word_lm = name == "LanguageModel" and not is_char_language_model(preset)
+    stream_window = (batch_size, num_steps)
     epochs = epochs or DEFAULT_EPOCHS
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     num_steps = num_steps or DEFAULT_NUM_STEPS
@@ -362,7 +408,9 @@ def finetune_preset(
     metrics = {k: float(v[-1]) for k, v in history.history.items()}
     for split, path in (("valid", valid_path), ("test", test_path)):
         if path:
-            scores = evaluate_model(model, path, batch_size, num_steps)
+            scores = evaluate_model(
+                model, path, *(stream_window if word_lm else (batch_size, num_steps))
+            )
             lines = format_metrics(scores)
             log(f"{split}: {lines[0]}")
             for line in lines[1:]:

@@ -95,16 +95,28 @@ def test_evaluate_char_lm_preset_prints_perplexity_and_bits_per_char(place, caps
     assert 1.0 < values["perplexity"] < 10.0  # 7 symbols, untrained: about uniform
 
 
-def test_evaluate_word_lm_preset_scores_each_line(tmp_path, capsys):
+def test_evaluate_word_lm_preset_scores_one_stream_with_state_carried(tmp_path, capsys):
     words = ["<pad>", "<unk>", "<eos>", "the", "cat", "sat"]
     model = LanguageModel.build(words, units=2, num_layers=1, embedding_dim=2, end_token="<eos>")
     preset = save_to_preset(model, tmp_path / "word_lm")
     data = tmp_path / "lines.txt"
-    data.write_text("the cat sat\n\nthe dog sat\n")
+    data.write_text("the cat sat\n\nthe dog sat\n" * 30)  # 240 tokens with <eos>: 11 rows
     assert main("evaluate", preset, data) == 0
     line = capsys.readouterr().out.strip()
-    expected = model.perplexity(["the cat sat", "the dog sat"])
+    # PTB's reading: every line's words then <eos>, blank lines skipped, "dog" unknown.
+    stream = [3, 4, 5, 2, 3, 1, 5, 2] * 30
+    expected = model.stream_perplexity(stream, 240 // 21, 20)
     assert line == f"perplexity {expected:.4f}, loss {math.log(expected):.4f}"
+
+
+def test_evaluate_word_lm_preset_on_a_file_too_short_for_one_window(tmp_path, capsys):
+    words = ["<pad>", "<unk>", "<eos>", "the", "cat"]
+    model = LanguageModel.build(words, units=2, num_layers=1, embedding_dim=2, end_token="<eos>")
+    preset = save_to_preset(model, tmp_path / "word_lm")
+    data = tmp_path / "short.txt"
+    data.write_text("the cat\n" * 6)  # 18 tokens: no window of 20 + 1
+    assert main("evaluate", preset, data) == 2
+    assert "18 tokens make no window of 20" in capsys.readouterr().err
 
 
 def test_evaluate_bundled_sst2_preset(tmp_path, capsys):
