@@ -189,14 +189,10 @@ def _finetune(args):
 
 
 def _evaluate(args):
-    from lstm_zoo.preset_commands import evaluate_preset, is_preset
-    from lstm_zoo.tasks import evaluate
+    from lstm_zoo.preset_commands import evaluate_preset
 
     _check_files(args.data, what="DATA")
-    if is_preset(args.run):
-        evaluate_preset(args.run, args.data)
-    else:
-        evaluate(args.run, args.data)
+    evaluate_preset(args.run, args.data)  # a preset or a run directory: one path
     return 0
 
 
@@ -212,33 +208,10 @@ def _sampler_kwargs(args):
 
 
 def _generate(args):
-    from lstm_zoo.preset_commands import generate_preset, is_preset
-    from lstm_zoo.runs import load_run
+    from lstm_zoo.preset_commands import generate_preset
 
-    if is_preset(args.run):
-        texts = generate_preset(
-            args.run, args.prompt, args.max_length, args.sampler, args.seed, **_sampler_kwargs(args)
-        )
-        for text in texts:
-            print(text)
-        return 0
-    run, model = load_run(args.run)
-    if run.task != "lm":
-        raise ValueError(f"{args.run}: a {run.task} run; generate needs a language model run")
-    from lstm_zoo.data import Vocabulary
-    from lstm_zoo.generation import generate_text
-
-    prompts = args.prompt or [""]
-    texts = generate_text(
-        model,
-        Vocabulary(run.vocabulary),
-        prompts,
-        max_length=args.max_length,
-        sampler=args.sampler,
-        end_token=run.end_token,
-        seed=args.seed,
-        level=run.level,
-        **_sampler_kwargs(args),
+    texts = generate_preset(
+        args.run, args.prompt, args.max_length, args.sampler, args.seed, **_sampler_kwargs(args)
     )
     for text in texts:
         print(text)
@@ -246,17 +219,7 @@ def _generate(args):
 
 
 def _export(args):
-    from lstm_zoo.export import export_saved_model
-    from lstm_zoo.runs import load_run
-
     if args.format == "litert":
-        from lstm_zoo.preset_commands import is_preset
-
-        if is_preset(args.run):
-            raise ValueError(
-                f"--format litert exports run directories; {args.run} is a preset "
-                "(export it as a SavedModel: --format savedmodel)"
-            )
         return _export_litert(args)
     _check_export_output(args.output, args.overwrite, directory=True)
     samplers = tuple(name.strip() for name in args.samplers.split(","))
@@ -271,38 +234,15 @@ def _export(args):
         "top_p": {"p": args.p, "temperature": args.temperature},
         "random": {"temperature": args.temperature},
     }
-    from lstm_zoo.preset_commands import export_preset, is_preset
+    from lstm_zoo.preset_commands import export_preset
 
-    if is_preset(args.run):
-        export_preset(
-            args.run,
-            args.output,
-            samplers=samplers,
-            num_beams=args.num_beams,
-            sampler_options=sampler_options,
-            overwrite=args.overwrite,
-        )
-        print(
-            f"wrote the SavedModel {args.output} (signatures: tf.saved_model.load(path).signatures)"
-        )
-        return 0
-    run, model = load_run(args.run)
-    task = {"lm": "generate", "sentiment": "classify", "tagger": "tag"}[run.task]
-    extra = {"overwrite": args.overwrite}
-    export_saved_model(
-        model,
+    export_preset(  # a preset or a run directory: one path
+        args.run,
         args.output,
-        task,
-        run.vocabulary,
-        labels=run.labels or None,
-        characters=run.characters,
-        lowercase=run.lowercase,
-        level=run.level,
         samplers=samplers,
         num_beams=args.num_beams,
         sampler_options=sampler_options,
-        end_token=run.end_token,
-        **extra,
+        overwrite=args.overwrite,
     )
     print(f"wrote the SavedModel {args.output} (signatures: tf.saved_model.load(path).signatures)")
     return 0
@@ -324,24 +264,26 @@ def _export_litert(args):
     if not args.output.endswith(".tflite"):
         raise ValueError(f"OUTPUT must be a .tflite file with --format litert; got {args.output}")
     _check_export_output(args.output, args.overwrite, directory=False)
-    from lstm_zoo.runs import load_run
+    from lstm_zoo.preset_commands import load
 
-    run, model = load_run(args.run)
-    if run.characters and args.char_length is None:
+    model = load(args.run)  # a preset or a run directory
+    preprocessor = model.preprocessor
+    characters = preprocessor.characters
+    if characters and args.char_length is None:
         raise ValueError("--char-length is required: this tagger reads characters (1 to 10000)")
     info = export_litert(
-        model,
+        model.backbone,
         args.output,
         sequence_length=args.sequence_length,
         batch_size=args.batch_size,
-        char_length=args.char_length if run.characters else None,
+        char_length=args.char_length if characters else None,
         quantization=args.quantization,
         recurrence=args.recurrence,
-        vocabulary=run.vocabulary,
-        characters=run.characters,
-        labels=run.labels or None,
-        lowercase=run.lowercase,
-        level=run.level,
+        vocabulary=preprocessor.vocabulary.tokens,
+        characters=characters,
+        labels=getattr(model, "labels", None) or getattr(model, "tags", None),
+        lowercase=preprocessor.lowercase,
+        level=preprocessor.level,
         overwrite=args.overwrite,
     )
     loops = ", ".join(sorted(set(info.recurrences.values()))) or "none"
@@ -368,24 +310,18 @@ def _bench(args):
 
 def _inspect(args):
     from lstm_zoo.inspect import write_gate_heatmaps
-    from lstm_zoo.runs import load_run
+    from lstm_zoo.preset_commands import load
 
-    run, model = load_run(args.run)
-    if run.characters:
+    model = load(args.run)  # a preset or a run directory
+    if model.preprocessor.characters is not None:
         raise ValueError(
             f"{args.run}: inspect reads models over word ids; this tagger also reads characters"
         )
-    import tensorflow as tf
-
-    from lstm_zoo.export import StringIds  # the same tokenization as the served model
-
-    encoder = StringIds(run.vocabulary, lowercase=run.lowercase, level=run.level)
-    tokens = encoder.split(tf.constant([args.text]))[0]
-    if tokens.shape[0] == 0:
+    labels = model.preprocessor.tokenize(args.text)  # the rule of the served model
+    if not labels:
         raise ValueError("--text has no tokens")
-    ids = encoder.lookup(tokens, "inspect").numpy()
-    labels = [t.decode("utf-8") for t in tokens.numpy()]
-    write_gate_heatmaps(model, args.layer, ids, labels, args.output)
+    ids = model.preprocessor.vocabulary.encode(labels)
+    write_gate_heatmaps(model.backbone, args.layer, ids, labels, args.output)
     print(f"wrote {args.output} (gates over {len(labels)} tokens: {' '.join(labels)})")
     return 0
 
@@ -423,18 +359,8 @@ _RUN_OR_PRESET = (
 )
 
 
-def build_parser():
-    parser = _Parser(prog="lstm-zoo", description="LSTM-family models for Keras.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    cells = commands.add_parser("cells", help="list the registered recurrent layers")
-    cells.set_defaults(handler=_cells)
-
-    presets = commands.add_parser(
-        "presets", help="list the bundled pretrained presets (name, task, metric, size)"
-    )
-    presets.set_defaults(handler=_presets)
-
+def _add_train_command(commands):
+    """`lstm-zoo train`: data, model and training options."""
     train = commands.add_parser(
         "train",
         help="train a language model, sentiment classifier or tagger (or fine-tune a preset)",
@@ -455,6 +381,14 @@ def build_parser():
         "on --train and write it as a preset to --output; a new label or tag set gets a new "
         "head over the preset's encoder",
     )
+    _add_data_arguments(train)
+    _add_model_arguments(train)
+    _add_training_arguments(train)
+    train.set_defaults(handler=_train)
+
+
+def _add_data_arguments(train):
+    """train: the data files (or a tfds name)."""
     data = train.add_argument_group("data (local files, or --tfds for sentiment)")
     data.add_argument(
         "--train",
@@ -470,6 +404,10 @@ def build_parser():
         "--tfds", dest="tfds_name", help="a tensorflow-datasets name (imdb_reviews, glue/sst2)"
     )
     data.add_argument("--data-dir", help="tfds data_dir holding the prepared dataset")
+
+
+def _add_model_arguments(train):
+    """train: the architecture and vocabulary."""
     model = train.add_argument_group("model")
     model.add_argument("--cell", help="a registry name (lstm-zoo cells; default lstm)")
     model.add_argument(
@@ -498,6 +436,10 @@ def build_parser():
         type=_int_in(3),
         help="keep the most frequent words (>= 3: padding, unknown and one word)",
     )
+
+
+def _add_training_arguments(train):
+    """train: epochs, batches, optimiser, resume, output."""
     fit = train.add_argument_group("training")
     fit.add_argument("--epochs", type=_int_in(1, 100_000), help="default: the preset's (lm) or 3")
     fit.add_argument("--batch-size", type=_int_in(1, 1_000_000))
@@ -526,8 +468,10 @@ def build_parser():
     train.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT (only once the new run is done)"
     )
-    train.set_defaults(handler=_train)
 
+
+def _add_evaluate_and_generate_commands(commands):
+    """`lstm-zoo evaluate` and `lstm-zoo generate`."""
     evaluate = commands.add_parser(
         "evaluate",
         help="metrics of a trained run or a preset on a data file",
@@ -543,7 +487,9 @@ def build_parser():
     )
     evaluate.set_defaults(handler=_evaluate)
 
-    generate = commands.add_parser("generate", help="generate text with a language-model run")
+    generate = commands.add_parser(
+        "generate", help="generate text with a language model (a run or a preset)"
+    )
     generate.add_argument("run", help="a language model: " + _RUN_OR_PRESET)
     generate.add_argument("--prompt", action="append", help="a prompt (repeat for a batch)")
     generate.add_argument(
@@ -559,6 +505,9 @@ def build_parser():
     generate.add_argument("--seed", type=_SEED, default=0)
     generate.set_defaults(handler=_generate)
 
+
+def _add_export_command(commands):
+    """`lstm-zoo export`: SavedModel or LiteRT."""
     export = commands.add_parser(
         "export", help="write a SavedModel serving raw strings, or a LiteRT .tflite file"
     )
@@ -614,6 +563,9 @@ def build_parser():
     )
     export.set_defaults(handler=_export)
 
+
+def _add_tool_commands(commands):
+    """`lstm-zoo bench`, `inspect` and `demo`."""
     bench = commands.add_parser("bench", help="throughput of the layers vs keras.layers.LSTM")
     bench.add_argument("--layers", help="comma-separated registry names (default: all)")
     bench.add_argument("--batch", type=_int_in(1, 100_000), default=64)
@@ -627,7 +579,7 @@ def build_parser():
     bench.set_defaults(handler=_bench)
 
     inspect = commands.add_parser("inspect", help="PNG heatmaps of the gates over a text")
-    inspect.add_argument("run", help="a run directory written by lstm-zoo train")
+    inspect.add_argument("run", help=_RUN_OR_PRESET)
     inspect.add_argument("--text", required=True, type=_nonempty, help="the sentence to run")
     inspect.add_argument("--layer", help="recurrent layer name (default: the first)")
     inspect.add_argument("--output", default="gates.png", help="PNG file to write")
@@ -642,6 +594,24 @@ def build_parser():
     demo.add_argument("--epochs", type=_int_in(1, 100_000), default=None, help="training epochs")
     demo.add_argument("--seed", type=_SEED, default=0)
     demo.set_defaults(handler=_demo)
+
+
+def build_parser():
+    parser = _Parser(prog="lstm-zoo", description="LSTM-family models for Keras.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    cells = commands.add_parser("cells", help="list the registered recurrent layers")
+    cells.set_defaults(handler=_cells)
+
+    presets = commands.add_parser(
+        "presets", help="list the bundled pretrained presets (name, task, metric, size)"
+    )
+    presets.set_defaults(handler=_presets)
+
+    _add_train_command(commands)
+    _add_evaluate_and_generate_commands(commands)
+    _add_export_command(commands)
+    _add_tool_commands(commands)
     return parser
 
 

@@ -7,9 +7,12 @@
 2. A word-level language model (`pydoc-demo` preset: 2 x 200 zoo_lstm, truncated BPTT with the
    state carried, SGD as in Zaremba et al.) trains through `lstm_zoo.tasks.train`, the code of
    `lstm-zoo train`, and reports validation perplexity.
-3. Samples from greedy, top-k and beam search.
-4. A SavedModel export serving raw strings; a fresh Python process that imports only
-   TensorFlow loads it and generates again: greedy and beam tokens must be identical.
+3. The run directory loaded back as the task model every command uses
+   (`lstm_zoo.runs.load_task_model`, a `LanguageModel`); samples from its greedy, top-k and
+   beam search (`generate`).
+4. Its SavedModel export (`LanguageModel.export`) serving raw strings; a fresh Python process
+   that imports only TensorFlow loads it and generates again: greedy and beam tokens must be
+   identical.
 """
 
 from __future__ import annotations
@@ -96,8 +99,6 @@ def serve_in_fresh_process(saved_model, prompts, max_length):
 
 def main_demo(data=None, output="runs/demo", epochs=None, seed=0, cell="zoo_lstm", log=print):
     """Run the demo; returns 0 when the served model reproduced the Keras model's outputs."""
-    from lstm_zoo.export import export_saved_model
-    from lstm_zoo.generation import generate_text
     from lstm_zoo.tasks import train
 
     started = time.perf_counter()
@@ -106,7 +107,7 @@ def main_demo(data=None, output="runs/demo", epochs=None, seed=0, cell="zoo_lstm
     (train_path, valid_path), words = split_corpus(text, output / "data")
     source = data or "CPython's pydoc topics (offline)"
     log(f"corpus: {source}, {words:,} words -> {train_path.parent}/{{train,valid}}.txt")
-    run, model, history = train(
+    run, _, history = train(
         "lm",
         train_path=train_path,
         valid_path=valid_path,
@@ -125,36 +126,22 @@ def main_demo(data=None, output="runs/demo", epochs=None, seed=0, cell="zoo_lstm
         f"(vocabulary {len(run.vocabulary):,}; a uniform guess: {len(run.vocabulary) - 1:,})"
     )
 
-    from lstm_zoo.data import Vocabulary
+    from lstm_zoo.runs import load_task_model
 
-    vocabulary = Vocabulary(run.vocabulary)
+    _, language_model = load_task_model(output / "run")  # the run as a LanguageModel
     max_length = 20
     samples = {}
     for sampler, kwargs in (("greedy", {}), ("top_k", {"k": 10}), ("beam", {"num_beams": 4})):
-        samples[sampler] = generate_text(
-            model,
-            vocabulary,
-            list(PROMPTS),
-            max_length=max_length,
-            sampler=sampler,
-            end_token=run.end_token,
-            seed=seed,
-            **kwargs,
+        samples[sampler] = language_model.generate(
+            list(PROMPTS), max_length, sampler, seed, **kwargs
         )
         log(f"\n{sampler} {kwargs or ''}:")
         for sample in samples[sampler]:
             log(f"  {sample}")
 
     saved_model = output / "saved_model"
-    export_saved_model(
-        model,
-        saved_model,
-        "generate",
-        run.vocabulary,
-        samplers=("greedy", "top_k", "beam"),
-        num_beams=4,
-        end_token=run.end_token,
-        overwrite=True,
+    language_model.export(
+        str(saved_model), samplers=("greedy", "top_k", "beam"), num_beams=4, overwrite=True
     )
     log(f"\nexported {saved_model}; serving it from a fresh TensorFlow-only process ...")
     served = serve_in_fresh_process(saved_model, PROMPTS, max_length)

@@ -50,6 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.kernels.loader import with_xla_loops
+from lstm_zoo.text.tokenizer import check_level, normalize_tokens, tokenize
 
 QUANTIZATIONS = ("float32", "dynamic_int8", "float16")
 RECURRENCES = ("auto", "fused", "while", "unroll")
@@ -121,7 +122,8 @@ def export_litert(
         characters: list of str or None. The character vocabulary of a character tagger.
         labels: list of str or None. Class or tag names.
         lowercase: bool. Whether texts are lowercased before the lookup.
-        level: "word" (whitespace tokens) or "char" (characters, for character LMs).
+        level: the tokenization level of `lstm_zoo.text` ("word", "word_punct" or "char"),
+            recorded in the metadata for `encode_for_litert`.
         overwrite: bool. Replace an existing file (and its metadata); without it an existing
             file is refused. Both files are written beside the target and renamed into place
             once complete, so an interrupted export leaves the old files whole.
@@ -143,8 +145,7 @@ def export_litert(
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}")
     if recurrence not in RECURRENCES:
         raise ValueError(f"recurrence must be one of {RECURRENCES}; got {recurrence!r}")
-    if level not in ("word", "char"):
-        raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
+    check_level(level)
     if not str(path).endswith(".tflite"):
         raise ValueError(f"path must end with .tflite; got {path!r}")
     if not overwrite:
@@ -1059,9 +1060,11 @@ def run_litert(path_or_interpreter, inputs, num_threads=1):
 
 
 def encode_for_litert(texts, metadata):
-    """Whitespace-tokenize `texts` with the metadata's vocabulary and pad to the exported
-    shape: -> {"tokens": int32 [batch_size, sequence_length]} (and "characters" for a
-    character tagger). Unknown words map to "<oov>" or "<unk>" when the vocabulary has one.
+    """Tokenize `texts` by the rule of `lstm_zoo.text` (the metadata's level and lowercase,
+    as the task models and the SavedModel exports do), look the tokens up in the metadata's
+    vocabulary and pad to the exported shape: -> {"tokens": int32 [batch_size,
+    sequence_length]} (and "characters" for a character tagger, from the words as written).
+    Unknown words map to "<oov>" or "<unk>" when the vocabulary has one.
 
     Raises:
         ValueError: more texts than the exported batch, a text longer than the exported
@@ -1081,8 +1084,9 @@ def encode_for_litert(texts, metadata):
     tokens = np.zeros([batch, length], np.int32)
     words_of = []
     for row, text in enumerate(texts):
-        raw = list(text) if metadata.get("level") == "char" else text.split()
-        words = [w.lower() for w in raw] if metadata.get("lowercase") else raw
+        level = metadata.get("level") or "word"
+        raw = tokenize(text, False, level)
+        words = normalize_tokens(raw, bool(metadata.get("lowercase")))
         if len(words) > length:
             raise ValueError(f"text {row} has {len(words)} tokens; the export takes {length}")
         for col, word in enumerate(words):

@@ -1,6 +1,7 @@
-"""The preset branches of `lstm-zoo`: evaluate, fine-tune (`train --from-preset`), export and
-generate on a preset (a bundled name or a preset directory, `lstm_zoo.presets`) where the
-other branches take a run directory of `lstm-zoo train`.
+"""`lstm-zoo evaluate`, `generate`, `export`, `inspect` and `train --from-preset` on a task
+model: a preset (a bundled name or a preset directory, `lstm_zoo.presets`) or a run directory
+of `lstm-zoo train` (`lstm_zoo.runs.load_task_model`), both loaded by `load` as the same
+`TextClassifier`, `SequenceTagger` or `LanguageModel`, so every command has one path.
 
 The data files are those of `lstm-zoo train` per task:
 
@@ -50,7 +51,7 @@ LM_WINDOW = {"word": (20, 20), "char": (64, 64)}
 
 def is_preset(name_or_path):
     """True for a bundled preset name or a directory holding a preset's config.json (and no
-    run.json: run directories of `lstm-zoo train` go their own way)."""
+    run.json: a run directory of `lstm-zoo train` is loaded by `runs.load_task_model`)."""
     path = Path(name_or_path)
     if path.is_dir():
         return (path / "config.json").is_file() and not (path / "run.json").is_file()
@@ -88,10 +89,26 @@ def is_char_language_model(preset):
 
 
 def load(preset, **overrides):
-    """The task model of `preset` (`lstm_zoo.presets.from_preset`)."""
+    """The task model of `preset` (`lstm_zoo.presets.from_preset`) or of a run directory of
+    `lstm-zoo train` (`lstm_zoo.runs.load_task_model`; no overrides)."""
     from lstm_zoo.presets import from_preset
 
-    return from_preset(preset, **overrides)
+    if is_preset(preset):
+        return from_preset(preset, **overrides)
+    from lstm_zoo.runs import load_task_model
+
+    return load_task_model(preset)[1]
+
+
+def training_settings(preset):
+    """The settings a preset (metadata.json) or a run directory (run.json) was trained with."""
+    if is_preset(preset):
+        from lstm_zoo.presets.io import load_metadata
+
+        return load_metadata(preset).get("settings") or {}
+    from lstm_zoo.runs import load_run
+
+    return load_run(preset, with_model=False)[0].settings
 
 
 # ------------------------------------------------------------------ reading files
@@ -269,9 +286,7 @@ def evaluate_preset(preset, path, batch_size=None, num_steps=None, log=print):
     check_readable_file(path, "DATA")
     model = load(preset)
     if type(model).__name__ == "LanguageModel":
-        from lstm_zoo.presets.io import load_metadata
-
-        settings = load_metadata(preset).get("settings") or {}
+        settings = training_settings(preset)
         if "num_steps" in settings:  # trained on windows: score on its window shape
             batch_size = batch_size or settings.get("batch_size")
             num_steps = num_steps or settings["num_steps"]
@@ -417,16 +432,11 @@ def finetune_preset(
                 log(line)
             metrics.update({f"{split}_{k}": v for k, v in scores.items()})
     output = Path(output)
-    metadata = {
-        "name": output.name,
-        "description": f"{preset} fine-tuned on {train_path}",
-        "base_preset": str(preset),
-        "data": {
-            k: str(v)
-            for k, v in (("train", train_path), ("valid", valid_path), ("test", test_path))
-            if v
-        },
-        "settings": {
+    metadata = _finetuned_metadata(
+        preset,
+        output,
+        {"train": train_path, "valid": valid_path, "test": test_path},
+        {
             "epochs": epochs,
             "batch_size": batch_size,
             "learning_rate": learning_rate or DEFAULT_LEARNING_RATE,
@@ -434,21 +444,37 @@ def finetune_preset(
             "new_head": bool(overrides),
             **({"num_steps": num_steps} if _is_dataset(x) else {}),
         },
-        "metrics": {k: round(v, 4) for k, v in metrics.items()},
-        "history": {k: [round(float(e), 4) for e in v] for k, v in history.history.items()},
-        "training_command": command or "lstm_zoo.preset_commands.finetune_preset",
-    }
-    from lstm_zoo.presets.io import load_metadata
-
-    licence = load_metadata(preset).get("data_license")
-    if licence:
-        metadata["data_license"] = f"base preset: {licence}"
+        metrics,
+        history.history,
+        command,
+    )
     partial = output.with_name(output.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     save_to_preset(model, partial, metadata)
     _replace(partial, output)
     return model, metrics
+
+
+def _finetuned_metadata(preset, output, paths, settings, metrics, history, command):
+    """metadata.json of a fine-tuned preset: base preset, data files, settings, final
+    metrics and per-epoch history, training command and the base data's licence."""
+    from lstm_zoo.presets.io import load_metadata
+
+    metadata = {
+        "name": output.name,
+        "description": f"{preset} fine-tuned on {paths['train']}",
+        "base_preset": str(preset),
+        "data": {k: str(v) for k, v in paths.items() if v},
+        "settings": settings,
+        "metrics": {k: round(v, 4) for k, v in metrics.items()},
+        "history": {k: [round(float(e), 4) for e in v] for k, v in history.items()},
+        "training_command": command or "lstm_zoo.preset_commands.finetune_preset",
+    }
+    licence = load_metadata(preset).get("data_license")
+    if licence:
+        metadata["data_license"] = f"base preset: {licence}"
+    return metadata
 
 
 class _SpanTable(keras.callbacks.Callback):
@@ -498,11 +524,13 @@ def export_preset(preset, output, **kwargs):
 
 
 def generate_preset(preset, prompts, max_length, sampler="greedy", seed=None, **kwargs):
-    """Texts a language-model preset continues `prompts` with (`LanguageModel.generate`)."""
-    if preset_class_name(preset) != "LanguageModel":
-        raise ValueError(
-            f"{preset}: a {preset_class_name(preset)} preset; generate needs a language model"
-        )
+    """Texts a language-model preset or run continues `prompts` with
+    (`LanguageModel.generate`)."""
+    model = load(preset)
+    if type(model).__name__ != "LanguageModel":
+        raise ValueError(f"{preset}: a {type(model).__name__}; generate needs a language model")
     if not prompts:
-        raise ValueError("--prompt: give a prompt to continue (a preset has no start token)")
-    return load(preset).generate(list(prompts), max_length, sampler, seed, **kwargs)
+        raise ValueError(
+            "--prompt: give a prompt to continue (a language model has no start token)"
+        )
+    return model.generate(list(prompts), max_length, sampler, seed, **kwargs)

@@ -1,5 +1,6 @@
 """A run directory: what `lstm-zoo train` writes and `evaluate`, `generate`, `export` and
-`inspect` read back.
+`inspect` read back (`load_task_model`: the run as the task model a preset loads as, so
+every command takes a run directory and a preset the same way).
 
     run/
       run.json            task, cell, preset, vocabulary settings, labels, metrics
@@ -143,3 +144,67 @@ def _run_from(directory, description, vocabulary):
     if len(vocabulary) < 2:
         raise ValueError(f"{directory / VOCABULARY_FILE}: corrupt (fewer than 2 tokens)")
     return Run(vocabulary=vocabulary, **description)
+
+
+# The factory arguments of a language-model run's backbone (run.json settings).
+_LANGUAGE_MODEL_ARGUMENTS = (
+    "cell",
+    "embedding_dim",
+    "units",
+    "num_layers",
+    "dropout",
+    "tie_embeddings",
+    "init_scale",
+)
+
+
+def load_task_model(directory):
+    """(Run, task model) of a run directory: a `TextClassifier`, `SequenceTagger` or
+    `LanguageModel` over the trained model and the run's vocabulary, tokenized by the one rule
+    of `lstm_zoo.text`. A language model gets a stateless backbone (`language_model` of the
+    run's settings) holding the trained weights; the trained model of a classifier or tagger
+    is the backbone as it is.
+
+    Raises:
+        ValueError: as `load_run`, or a language-model run whose vocabulary does not have
+            `<pad>`, `<unk>` at ids 0, 1 (written by an older lstm_zoo: train it again).
+    """
+    from lstm_zoo.models import SequenceTagger, TextClassifier
+    from lstm_zoo.text import TextPreprocessor, Vocabulary
+    from lstm_zoo.text.vocabulary import PAD, UNK
+
+    run, model = load_run(directory)
+    if run.task == "lm":
+        if run.vocabulary[:2] != [PAD, UNK]:
+            raise ValueError(
+                f"{Path(directory) / VOCABULARY_FILE}: a language-model vocabulary of an older "
+                "lstm_zoo (<unk> is not id 1); train the run again"
+            )
+        return run, _language_model(run, model, Vocabulary(run.vocabulary))
+    vocabulary = Vocabulary.from_legacy(run.vocabulary)
+    if run.task == "sentiment":
+        preprocessor = TextPreprocessor(vocabulary, lowercase=run.lowercase)
+        task_model = TextClassifier(model, preprocessor, labels=run.labels)
+    else:
+        characters = None if run.characters is None else [PAD, UNK] + run.characters[2:]
+        preprocessor = TextPreprocessor(vocabulary, lowercase=run.lowercase, characters=characters)
+        task_model = SequenceTagger(model, preprocessor, tags=run.labels)
+    task_model.compile_default()
+    return run, task_model
+
+
+def _language_model(run, trained, vocabulary):
+    from lstm_zoo.models import LanguageModel
+    from lstm_zoo.models.language_model import language_model
+    from lstm_zoo.text import TextPreprocessor
+
+    arguments = {k: run.settings[k] for k in _LANGUAGE_MODEL_ARGUMENTS if k in run.settings}
+    arguments["vocab_size"] = len(vocabulary)
+    backbone = language_model(**arguments)
+    backbone.set_weights(trained.get_weights())
+    preprocessor = TextPreprocessor(vocabulary, level=run.level)
+    model = LanguageModel(
+        backbone, preprocessor, end_token=run.end_token, backbone_arguments=arguments
+    )
+    model.compile_default()
+    return model

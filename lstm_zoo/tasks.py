@@ -18,11 +18,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from lstm_zoo.runs import Run, load_run, save_run
+from lstm_zoo.runs import Run, save_run
 from lstm_zoo.span_report import chunk_types, format_metrics, is_per_type
 
 TASK_NAMES = ("lm", "sentiment", "tagger")
-UNK = "<unk>"
 
 
 @dataclass
@@ -243,17 +242,6 @@ def check_readable_file(path, what="file"):
             handle.read(1)
     except OSError as error:
         raise ValueError(f"{what} {path}: cannot be read ({error.strerror})") from None
-
-
-def evaluate(run_directory, data_path, log=print):
-    """Metrics of a trained run on a data file of its task (same format as its training)."""
-    check_readable_file(data_path, "data")
-    run, model = load_run(run_directory)
-    data = _dataset_for(run, model, data_path)
-    metrics = _evaluate(run, model, data)
-    for line in format_metrics(metrics):
-        log(line)
-    return metrics
 
 
 # ------------------------------------------------------------------ run directory, resume
@@ -619,17 +607,6 @@ class _TaggerValidation(keras.callbacks.Callback):
 # ------------------------------------------------------------------ language models
 
 
-def lm_vocabulary(tokens, max_size=None):
-    """A `Vocabulary` of the training tokens that always holds `<unk>` (unknown words of
-    later files map to it; with `max_size` the rarest words do too)."""
-    from lstm_zoo.data import Vocabulary
-
-    vocabulary = Vocabulary.from_tokens(tokens, max_size=None if max_size is None else max_size - 1)
-    if UNK not in vocabulary.index:
-        vocabulary = Vocabulary(vocabulary.tokens + [UNK])
-    return vocabulary
-
-
 def _train_language_model(
     train_path,
     valid_path,
@@ -658,6 +635,7 @@ def _train_language_model(
         language_model,
         language_model_preset,
     )
+    from lstm_zoo.text import Vocabulary
 
     if tfds_name:
         raise ValueError("language models train on local text files (--train); not on tfds")
@@ -667,7 +645,11 @@ def _train_language_model(
     batch_size = batch_size or training["batch_size"]
     num_steps = num_steps or training["num_steps"]
     train_tokens = read_lm_tokens(train_path, level=level)
-    vocabulary = lm_vocabulary(train_tokens, max_vocabulary)
+    # The task models' one vocabulary type: <pad>, <unk>, then (word level) <eos>, then by
+    # frequency; rare words beyond max_vocabulary and unknown words of later files -> <unk>.
+    vocabulary = Vocabulary.build(
+        [train_tokens], max_size=max_vocabulary, reserved=("<eos>",) if level == "word" else ()
+    )
     log(f"{train_path}: {len(train_tokens):,} tokens, vocabulary {len(vocabulary):,}")
 
     def windows(path, tokens=None):

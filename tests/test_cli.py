@@ -94,8 +94,11 @@ def test_sentiment_train_evaluate_export_inspect(tmp_path, capsys):
     assert description["task"] == "sentiment" and description["labels"] == ["0", "1"]
     assert "test_binary_accuracy" in description["metrics"]
 
-    assert cli.main(["evaluate", str(run), str(train)]) == 0
-    assert "binary_accuracy" in capsys.readouterr().out
+    assert cli.main(["evaluate", str(run), str(train)]) == 0  # the preset path: one format
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("accuracy ") and ", loss " in printed
+    accuracy = float(printed.split(",")[0].split()[1])
+    assert accuracy == pytest.approx(description["metrics"]["test_binary_accuracy"], abs=1e-4)
 
     exported = tmp_path / "exported"
     assert cli.main(["export", str(run), str(exported)]) == 0
@@ -144,6 +147,11 @@ def test_language_model_train_generate_export(tmp_path, capsys):
     assert cli.main(argv + ["--sampler", "beam", "--num-beams", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("the cat") and lines[1].startswith("<unk>")
+    # evaluate scores the file as training validated it: the run's 4 x 8 windows, state carried
+    assert cli.main(["evaluate", str(run), str(text)]) == 0
+    printed = capsys.readouterr().out.strip().replace(",", "").split()
+    validated = json.loads((run / "run.json").read_text())["metrics"]["val_perplexity"]
+    assert printed[0] == "perplexity" and float(printed[1]) == pytest.approx(validated, rel=1e-4)
     exported = tmp_path / "exported"
     assert cli.main(["export", str(run), str(exported), "--samplers", "greedy,beam"]) == 0
     signatures = tf.saved_model.load(str(exported)).signatures

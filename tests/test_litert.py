@@ -388,7 +388,31 @@ def test_cli_export_litert(tmp_path, capsys):
         main(command + ["--sequence-length", "6", "--quantization", "float16", "--overwrite"]) == 0
     )
     metadata = json.loads((tmp_path / "out" / "model.json").read_text())
-    assert metadata["vocabulary"] == vocabulary and metadata["quantization"] == "float16"
+    # The run's task model's vocabulary: the older "<oov>" spelling reads as "<unk>", same ids.
+    assert metadata["vocabulary"] == ["<pad>", "<unk>", "good", "bad"]
+    assert metadata["quantization"] == "float16"
     got = run_litert(str(output), encode_for_litert(["good bad good"], metadata))
     expected = model(np.array([[2, 3, 2, 0, 0, 0]], "int32"), training=False)
     _close(got["probabilities"], expected, atol=2e-3)
+
+
+def test_cli_export_litert_of_a_preset_keeps_its_tokenization(tmp_path):
+    from lstm_zoo.cli import main
+    from lstm_zoo.models import TextClassifier
+    from lstm_zoo.presets import save_to_preset
+
+    keras.utils.set_random_seed(12)
+    model = TextClassifier.build(
+        ["good", "bad", "film", "!"], ["neg", "pos"], level="word_punct", units=3, embedding_dim=3
+    )
+    preset = save_to_preset(model, tmp_path / "preset")
+    output = tmp_path / "preset.tflite"
+    command = ["export", str(preset), str(output), "--format", "litert", "--sequence-length", "6"]
+    assert main(command + ["--batch-size", "2"]) == 0
+    metadata = json.loads((tmp_path / "preset.json").read_text())
+    assert metadata["level"] == "word_punct" and metadata["lowercase"] is True
+    texts = ["GOOD film!", "bad\u3000film, bad"]  # case folding, a Unicode space, punctuation
+    inputs = encode_for_litert(texts, metadata)
+    assert inputs["tokens"].tolist() == [[2, 4, 5, 0, 0, 0], [3, 4, 1, 3, 0, 0]]
+    got = run_litert(str(output), inputs)["probabilities"]
+    _close(got, model.predict(texts, verbose=0), atol=1e-4)  # the backbone's sigmoid

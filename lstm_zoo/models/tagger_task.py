@@ -200,17 +200,17 @@ class SequenceTagger(Task):
         )
 
     def export(self, path, **kwargs):
-        """A raw-string SavedModel (`tag`, `tag_tokens` signatures, see `lstm_zoo.export`)."""
+        """A raw-string SavedModel (`tag`, `tag_tokens` signatures, see `lstm_zoo.export`;
+        a character-feature tagger looks its characters up in graph too)."""
         from lstm_zoo.export import export_saved_model
 
-        if self.char_features:
-            raise ValueError("exporting a character-feature tagger is not supported yet")
         return export_saved_model(
             self.backbone,
             path,
             "tag",
             self.preprocessor.vocabulary.tokens,
             labels=self.tags,
+            characters=self.preprocessor.characters,
             lowercase=self.preprocessor.lowercase,
             text_rule="lstm_zoo.text",
             **kwargs,

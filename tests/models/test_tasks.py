@@ -136,6 +136,22 @@ def test_crf_tagger_trains_on_words_and_exports(tmp_path):
     assert got == tags
 
 
+def test_char_feature_crf_tagger_exports_with_its_characters(tmp_path):
+    characters = ["<pad>", "<unk>", *sorted(set("JohnlivesParyMmtu"))]  # "O", "S", "k": id 1
+    model = _tagger(crf=True, characters=characters, char_embedding_dim=3, char_units=2)
+    model.fit(SENTENCES, TAGS, epochs=2, batch_size=2, verbose=0)
+    sentences = [["JOHN", "lives", "in", "Paris"], ["Mary", "Smith", "runs", "ok"]]
+    emissions = model.predict(sentences, verbose=0)["emissions"]
+    model.export(tmp_path / "saved")
+    served = tf.saved_model.load(str(tmp_path / "saved")).signatures["tag"]
+    out = served(texts=tf.constant([" ".join(s) for s in sentences]))
+    got = [[t.decode() for t in row[:n]] for row, n in zip(out["tags"].numpy(), out["lengths"])]
+    assert got == model.predict_tags(sentences)
+    # The characters reach the served model: other characters give other emissions.
+    changed = model.predict([["JaHN", "lives", "in", "Paris"]], verbose=0)["emissions"]
+    assert not np.allclose(changed[0, 0], emissions[0, 0])
+
+
 def test_tagger_tags_in_a_dataset_and_bad_tags():
     model = _tagger()
     data = tf.data.Dataset.from_tensor_slices(
