@@ -65,6 +65,11 @@ def preset_config(preset):
     task class); `from_preset` checks the rest."""
     from lstm_zoo.presets import preset_path
 
+    if (Path(preset) / "run.json").is_file() and not is_preset(preset):
+        raise ValueError(
+            f"{preset} is a run directory of lstm-zoo train, not a preset (fine-tuning takes "
+            "a preset; a run trains again with lstm-zoo train)"
+        )
     path = preset_path(preset) / "config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -249,10 +254,7 @@ def evaluate_model(model, path, batch_size=None, num_steps=None):
         return _language_model_metrics(model, path, batch_size, num_steps)
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     if name == "TextClassifier":
-        texts, ids = classification_examples(path, model.labels)
-        result = model.evaluate(texts, ids, batch_size=batch_size, verbose=0, return_dict=True)
-        accuracy = next(v for k, v in result.items() if k.endswith("accuracy"))
-        return {"accuracy": float(accuracy), "loss": float(result["loss"])}
+        return classifier_metrics(model, *classification_examples(path, model.labels), batch_size)
     if name == "SequenceTagger":
         from lstm_zoo.models.task import Task
 
@@ -262,6 +264,14 @@ def evaluate_model(model, path, batch_size=None, num_steps=None):
         metrics = {"accuracy": token_accuracy(truth, guess), "loss": float(result["loss"])}
         return {**metrics, **span_metrics(truth, guess, model.tags)}
     raise ValueError(f"no metrics for a {name}: not a task model of lstm_zoo")
+
+
+def classifier_metrics(model, x, y=None, batch_size=None):
+    """`accuracy` and `loss` of a `TextClassifier` on texts (or ids) `x` with label ids `y`,
+    or on a dataset of both."""
+    result = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    accuracy = next(v for k, v in result.items() if k.endswith("accuracy"))
+    return {"accuracy": float(accuracy), "loss": float(result["loss"])}
 
 
 def _language_model_metrics(model, path, batch_size=None, num_steps=None):

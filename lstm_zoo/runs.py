@@ -159,28 +159,37 @@ _LANGUAGE_MODEL_ARGUMENTS = (
 
 
 def load_task_model(directory):
-    """(Run, task model) of a run directory: a `TextClassifier`, `SequenceTagger` or
-    `LanguageModel` over the trained model and the run's vocabulary, tokenized by the one rule
-    of `lstm_zoo.text`. A language model gets a stateless backbone (`language_model` of the
-    run's settings) holding the trained weights; the trained model of a classifier or tagger
-    is the backbone as it is.
+    """(Run, task model) of a run directory (`task_model_of` its run and trained model).
 
     Raises:
-        ValueError: as `load_run`, or a language-model run whose vocabulary does not have
-            `<pad>`, `<unk>` at ids 0, 1 (written by an older lstm_zoo: train it again).
+        ValueError: as `load_run` and `task_model_of`.
+    """
+    run, model = load_run(directory)
+    return run, task_model_of(run, model, Path(directory) / VOCABULARY_FILE)
+
+
+def task_model_of(run, model, vocabulary_file=VOCABULARY_FILE):
+    """The task model of a run and its trained model, compiled (`compile_default`): a
+    `TextClassifier`, `SequenceTagger` or `LanguageModel` over the trained model and the
+    run's vocabulary, tokenized by the one rule of `lstm_zoo.text`. A language model gets a
+    stateless backbone (`language_model` of the run's settings) holding the trained weights;
+    the trained model of a classifier or tagger is the backbone as it is.
+
+    Raises:
+        ValueError: a language-model run whose vocabulary does not have `<pad>`, `<unk>` at
+            ids 0, 1 (written by an older lstm_zoo: train it again), naming `vocabulary_file`.
     """
     from lstm_zoo.models import SequenceTagger, TextClassifier
     from lstm_zoo.text import TextPreprocessor, Vocabulary
     from lstm_zoo.text.vocabulary import PAD, UNK
 
-    run, model = load_run(directory)
     if run.task == "lm":
         if run.vocabulary[:2] != [PAD, UNK]:
             raise ValueError(
-                f"{Path(directory) / VOCABULARY_FILE}: a language-model vocabulary of an older "
-                "lstm_zoo (<unk> is not id 1); train the run again"
+                f"{vocabulary_file}: a language-model vocabulary of an older lstm_zoo (<unk> is "
+                "not id 1); train the run again"
             )
-        return run, _language_model(run, model, Vocabulary(run.vocabulary))
+        return _language_model(run, model, Vocabulary(run.vocabulary))
     vocabulary = Vocabulary.from_legacy(run.vocabulary)
     if run.task == "sentiment":
         preprocessor = TextPreprocessor(vocabulary, lowercase=run.lowercase)
@@ -190,7 +199,7 @@ def load_task_model(directory):
         preprocessor = TextPreprocessor(vocabulary, lowercase=run.lowercase, characters=characters)
         task_model = SequenceTagger(model, preprocessor, tags=run.labels)
     task_model.compile_default()
-    return run, task_model
+    return task_model
 
 
 def _language_model(run, trained, vocabulary):

@@ -120,14 +120,14 @@ def train(task, output="runs/latest", verbose=1, log=print, overwrite=False, **o
     save_run(partial, run)  # vocabulary first: a crash mid-training keeps a readable run
     history = _fit_resumable(model, data, epochs, partial, o, strategy, verbose, chief, log)
     run.metrics = {k: float(v[-1]) for k, v in history.history.items()}
+    final = data.get("single_replica_model", lambda m: m)(model)
     if data.get("test") is not None:
-        test = _evaluate(run, model, data["test"])
+        test = _test_metrics(run, final, o.test_path, data["test"])
         run.metrics.update({f"test_{k}": v for k, v in test.items()})
         lines = format_metrics(test)
         log("test: " + lines[0])
         for line in lines[1:]:
             log(line)
-    final = data.get("single_replica_model", lambda m: m)(model)
     save_run(partial, run, final)
     if chief:
         _finish_output(partial, output)
@@ -538,35 +538,18 @@ def _callbacks(output, extra, resumed_epochs=0):
     ]
 
 
-def _evaluate(run, model, data):
-    if run.task == "tagger":
-        return _evaluate_tagger(run, model, data)
-    callbacks = []
-    if run.task == "lm":
-        from lstm_zoo.models import ResetStatesAtEpochAndEvaluation
+def _test_metrics(run, model, test_path, test_data):
+    """The test metrics of a trained run: those `lstm-zoo evaluate RUN TEST_FILE` prints (the
+    run's task model on the file; a language model on its training window shape), or, for a
+    tfds test split, the classifier's accuracy and loss on its batches."""
+    from lstm_zoo.preset_commands import classifier_metrics, evaluate_model
+    from lstm_zoo.runs import task_model_of
 
-        callbacks = [ResetStatesAtEpochAndEvaluation()]
-    result = model.evaluate(data, verbose=0, return_dict=True, callbacks=callbacks)
-    return {k: float(v) for k, v in result.items()}
-
-
-def _evaluate_tagger(run, model, data, prefix=""):
-    """Keras's metrics (softmax head: loss, token accuracy), token accuracy of the Viterbi tags
-    (CRF head) and, for a chunk tag set, conlleval span precision/recall/F1 overall and per
-    type (`span_*`); keys start with `prefix`."""
-    from lstm_zoo.span_report import predicted_sequences, span_metrics, token_accuracy
-
-    metrics = {}
-    crf = model.__class__.__name__ == "CRFTagger"
-    if not crf:
-        result = model.evaluate(data, verbose=0, return_dict=True)
-        metrics = {f"{prefix}{k}": float(v) for k, v in result.items()}
-    if crf or chunk_types(run.labels):
-        truth, guess = predicted_sequences(model, data, run.labels)
-        if crf:
-            metrics[f"{prefix}accuracy"] = token_accuracy(truth, guess)
-        metrics.update(span_metrics(truth, guess, run.labels, prefix))
-    return metrics
+    task_model = task_model_of(run, model)
+    if test_path is None:  # a tfds split (sentiment)
+        return classifier_metrics(task_model, test_data)
+    window = (run.settings["batch_size"], run.settings["num_steps"]) if run.task == "lm" else ()
+    return evaluate_model(task_model, test_path, *window)
 
 
 class _TaggerValidation(keras.callbacks.Callback):
@@ -585,7 +568,7 @@ class _TaggerValidation(keras.callbacks.Callback):
 
         truth, guess = predicted_sequences(self.model, self.data, self.run.labels)
         metrics = span_metrics(truth, guess, self.run.labels, "val_")
-        if self.model.__class__.__name__ == "CRFTagger":
+        if isinstance(self.model.output, dict):  # a CRF head (emissions, tags)
             metrics = {"val_accuracy": token_accuracy(truth, guess), **metrics}
         self.last = metrics
         if logs is not None:  # overall figures only: a fixed set of columns in history.csv

@@ -223,6 +223,16 @@ def test_unknown_preset_lists_the_bundled_ones(capsys):
     assert "sst2-bilstm" in capsys.readouterr().err
 
 
+def test_from_preset_on_a_run_directory_says_it_is_a_run(place, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "--task", "sentiment", "--train", place["sst"], "--units", "2"]
+    assert main(*argv, "--epochs", "1", "--output", run) == 0
+    capsys.readouterr()
+    argv = ["train", "--from-preset", run, "--train", place["sst"], "--output", tmp_path / "x"]
+    assert main(*argv) == 2
+    assert "is a run directory of lstm-zoo train, not a preset" in capsys.readouterr().err
+
+
 def test_char_lm_preset_finetune_generate_export(place, capsys):
     output = place["root"] / "finetuned_lm"
     argv = ["train", "--from-preset", place["lm"], "--train", place["text"], "--epochs", "1"]

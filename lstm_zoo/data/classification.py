@@ -15,12 +15,14 @@ import tensorflow as tf
 
 from lstm_zoo.data.batching import batch_by_length, check_lengths_fit
 from lstm_zoo.data.files import check_file, gzip_problem, open_binary, read_lines
+from lstm_zoo.text.tokenizer import tokenize
 from lstm_zoo.text.vocabulary import PAD, UNK
 from lstm_zoo.validation import check_int, check_labels
 
 
 def read_label_text_lines(path, labels=("0", "1")):
-    """Read lines `LABEL TEXT` (SST's `stsa.binary.*`: `1 a tokenized sentence`).
+    """Read lines `LABEL TEXT` (SST's `stsa.binary.*`: `1 a tokenized sentence`; a space or a
+    tab after the label, as `lstm-zoo evaluate` reads them).
 
     Returns:
         (texts, label ids): label ids index into `labels`.
@@ -34,7 +36,7 @@ def read_label_text_lines(path, labels=("0", "1")):
     for number, line in read_lines(path):
         if not line.strip():
             continue
-        label, _, text = line.strip().partition(" ")
+        label, _, text = line.strip().replace("\t", " ", 1).partition(" ")  # space or tab
         if label not in label_index:
             raise ValueError(f"{path}:{number}: unknown label {label!r}; expected one of {labels}")
         if not text.strip():
@@ -201,7 +203,9 @@ def _check_class_ids(labels):
 
 
 def _tokens(text, lowercase):
-    return (text.lower() if lowercase else text).split()
+    """The words of a text by the one rule of `lstm_zoo.text` (what the task models, their
+    exports and `lstm-zoo evaluate` apply)."""
+    return tokenize(text, lowercase)
 
 
 def text_vectorizer(texts, max_tokens=None, standardize="lower_and_strip_punctuation"):

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.data.batching import check_bucket_boundaries
+from lstm_zoo.text.tokenizer import normalize_tokens
 from lstm_zoo.text.vocabulary import PAD, UNK
 from lstm_zoo.validation import check_int
 
@@ -22,7 +23,7 @@ def build_tagging_vocabularies(sentences, max_words=None, min_count=1, lowercase
     check_int("max_words", max_words, low=3, none=True)
     check_int("min_count", min_count, low=1)
     _check_pairs(sentences)
-    counts = Counter(w.lower() if lowercase else w for words, _ in sentences for w in words)
+    counts = Counter(w for words, _ in sentences for w in normalize_tokens(words, lowercase))
     ordered = [w for w in sorted(counts, key=lambda w: -counts[w]) if counts[w] >= min_count]
     if max_words is not None:
         ordered = ordered[: max_words - 2]
@@ -37,7 +38,8 @@ def encode_tagged(sentences, words, tags, lowercase=False):
     tag_index = {t: i for i, t in enumerate(tags)}
     word_ids, tag_ids = [], []
     for number, (sentence_words, sentence_tags) in enumerate(sentences):
-        word_ids.append([word_index.get(w.lower() if lowercase else w, 1) for w in sentence_words])
+        folded = normalize_tokens(sentence_words, lowercase)  # the rule of lstm_zoo.text
+        word_ids.append([word_index.get(w, 1) for w in folded])
         try:
             tag_ids.append([tag_index[t] for t in sentence_tags])
         except KeyError as error:

@@ -177,9 +177,10 @@ class Task(keras.Model):
 
     @classmethod
     def from_preset(cls, preset, **overrides):
-        """Load the preset `preset` (a bundled name or a preset directory); see
-        `lstm_zoo.presets.from_preset`. Keyword overrides change the head (`num_classes=`,
-        `labels=`, `tags=`) or the backbone's arguments (e.g. `dropout=`)."""
+        """Load the preset `preset` (a bundled name, a preset directory or a run directory of
+        `lstm-zoo train`); see `lstm_zoo.presets.from_preset`. Keyword overrides change the
+        head (`num_classes=`, `labels=`, `tags=`) or the backbone's arguments (e.g.
+        `dropout=`)."""
         from lstm_zoo.presets import from_preset
 
         return from_preset(preset, task_class=cls, **overrides)

@@ -140,12 +140,32 @@ def load_metadata(preset):
     return _read_json(path / METADATA_FILE)
 
 
+def _from_run_directory(path, task_class, overrides):
+    """The task model of a run directory of `lstm-zoo train` (`runs.load_task_model`)."""
+    from lstm_zoo.runs import load_task_model
+
+    if overrides:
+        raise ValueError(
+            f"{path}: a run directory of lstm-zoo train loads as it was trained; a new head "
+            f"({', '.join(sorted(overrides))}) goes on a preset, not on a run"
+        )
+    model = load_task_model(path)[1]
+    if task_class is not None and not isinstance(model, task_class):
+        raise ValueError(
+            f"{path}: a {type(model).__name__} run, not a {task_class.__name__}; load it with "
+            f"{type(model).__name__}.from_preset"
+        )
+    return model
+
+
 def from_preset(preset, task_class=None, **overrides):
     """The task model of a preset, its weights loaded, compiled with the task's
     `compile_default()` (call `compile` again for other settings).
 
     Args:
-        preset: a bundled preset name (`available_presets()`) or a preset directory.
+        preset: a bundled preset name (`available_presets()`), a preset directory or a run
+            directory of `lstm-zoo train` (loaded by `lstm_zoo.runs.load_task_model`; no
+            overrides).
         task_class: the class asked for (`TextClassifier.from_preset` passes it); a preset
             of another task is an error.
         **overrides: `num_classes=` or `labels=` (classifier), `tags=` (tagger): a new head
@@ -157,6 +177,8 @@ def from_preset(preset, task_class=None, **overrides):
             unknown, or one that would change a pretrained weight's shape.
     """
     path = preset_path(preset)
+    if (path / "run.json").is_file() and not (path / CONFIG_FILE).is_file():
+        return _from_run_directory(path, task_class, overrides)
     for name in FILES:
         if not (path / name).is_file():
             raise ValueError(

@@ -104,3 +104,32 @@ def test_raw_strings_through_text_vectorization_keep_padding_and_oov_ids():
     assert ids.shape == (2, 4)
     assert ids.numpy()[0, 2:].tolist() == [0, 0]
     assert ids.numpy()[1, 1] == 1  # "great" is unknown
+
+
+def test_training_encoders_tokenize_as_the_task_models():
+    """A run trains on the ids its task model (and so `lstm-zoo evaluate` and the exports)
+    computes: the one rule of lstm_zoo.text, Unicode whitespace and simple case folding."""
+    from lstm_zoo.data.classification import build_vocabulary, encode_texts
+    from lstm_zoo.data.tagging import build_tagging_vocabularies, encode_tagged
+    from lstm_zoo.text import TextPreprocessor, Vocabulary
+
+    texts = ["STRASSE\u2003ẞig\u3000ΣΑΣ", "straße\u0085σας ẞIG"]
+    vocabulary = build_vocabulary(texts, lowercase=True)
+    assert "ßig" in vocabulary and "σασ" in vocabulary  # ẞ -> ß, final sigma folded to σ
+    preprocessor = TextPreprocessor(Vocabulary(vocabulary), lowercase=True)
+    assert encode_texts(texts, vocabulary, lowercase=True) == preprocessor.encode(texts)
+    sentences = [(["ẞIG", "Σας"], ["A", "B"]), (["ßig", "x"], ["B", "A"])]
+    words, tags = build_tagging_vocabularies(sentences, lowercase=True)
+    assert words[2] == "ßig"
+    ids, _ = encode_tagged(sentences, words, tags, lowercase=True)
+    tagger = TextPreprocessor(Vocabulary(words), lowercase=True)
+    assert ids == tagger.encode_words([w for w, _ in sentences])
+
+
+def test_label_text_lines_take_a_space_or_a_tab_after_the_label(tmp_path):
+    from lstm_zoo.data.classification import read_label_text_lines
+
+    path = tmp_path / "sst.txt"
+    path.write_text("1 a good film\n0\ta bad\tfilm\n")
+    texts, ids = read_label_text_lines(path)
+    assert texts == ["a good film", "a bad\tfilm"] and ids.tolist() == [1, 0]
