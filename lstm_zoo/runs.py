@@ -168,8 +168,9 @@ def load_task_model(directory):
     return run, task_model_of(run, model, Path(directory) / VOCABULARY_FILE)
 
 
-def task_model_of(run, model, vocabulary_file=VOCABULARY_FILE):
-    """The task model of a run and its trained model, compiled (`compile_default`): a
+def task_model_of(run, model, vocabulary_file=VOCABULARY_FILE, compile=True):
+    """The task model of a run and its trained model, compiled (`compile_default`) unless
+    `compile=False` (a wrapper for predictions only, e.g. during training): a
     `TextClassifier`, `SequenceTagger` or `LanguageModel` over the trained model and the
     run's vocabulary, tokenized by the one rule of `lstm_zoo.text`. A language model gets a
     stateless backbone (`language_model` of the run's settings) holding the trained weights;
@@ -189,7 +190,7 @@ def task_model_of(run, model, vocabulary_file=VOCABULARY_FILE):
                 f"{vocabulary_file}: a language-model vocabulary of an older lstm_zoo (<unk> is "
                 "not id 1); train the run again"
             )
-        return _language_model(run, model, Vocabulary(run.vocabulary))
+        return _language_model(run, model, Vocabulary(run.vocabulary), compile)
     vocabulary = Vocabulary.from_legacy(run.vocabulary)
     if run.task == "sentiment":
         preprocessor = TextPreprocessor(vocabulary, lowercase=run.lowercase)
@@ -198,11 +199,12 @@ def task_model_of(run, model, vocabulary_file=VOCABULARY_FILE):
         characters = None if run.characters is None else [PAD, UNK] + run.characters[2:]
         preprocessor = TextPreprocessor(vocabulary, lowercase=run.lowercase, characters=characters)
         task_model = SequenceTagger(model, preprocessor, tags=run.labels)
-    task_model.compile_default()
+    if compile:
+        task_model.compile_default()
     return task_model
 
 
-def _language_model(run, trained, vocabulary):
+def _language_model(run, trained, vocabulary, compile=True):
     from lstm_zoo.models import LanguageModel
     from lstm_zoo.models.language_model import language_model
     from lstm_zoo.text import TextPreprocessor
@@ -215,5 +217,6 @@ def _language_model(run, trained, vocabulary):
     model = LanguageModel(
         backbone, preprocessor, end_token=run.end_token, backbone_arguments=arguments
     )
-    model.compile_default()
+    if compile:
+        model.compile_default()
     return model

@@ -563,12 +563,17 @@ class _TaggerValidation(keras.callbacks.Callback):
         self.run, self.data, self.log = run, data, log
         self.last = {}
 
-    def on_epoch_end(self, epoch, logs=None):
-        from lstm_zoo.span_report import predicted_sequences, span_metrics, token_accuracy
+    def on_train_begin(self, logs=None):
+        from lstm_zoo.runs import task_model_of
 
-        truth, guess = predicted_sequences(self.model, self.data, self.run.labels)
+        self.tagger = task_model_of(self.run, self.model, compile=False)  # for predictions
+
+    def on_epoch_end(self, epoch, logs=None):
+        from lstm_zoo.span_report import span_metrics, token_accuracy
+
+        truth, guess = self.tagger.tag_sequences(self.data)
         metrics = span_metrics(truth, guess, self.run.labels, "val_")
-        if isinstance(self.model.output, dict):  # a CRF head (emissions, tags)
+        if self.tagger.crf:  # Keras reports only the CRF's loss
             metrics = {"val_accuracy": token_accuracy(truth, guess), **metrics}
         self.last = metrics
         if logs is not None:  # overall figures only: a fixed set of columns in history.csv

@@ -118,3 +118,37 @@ def span_scores(true_sequences, predicted_sequences, scheme="bio"):
         **_scores(*total),
         "per_type": {kind: _scores(*counts[kind]) for kind in sorted(counts)},
     }
+
+
+MEASURES = ("precision", "recall", "f1")
+
+
+def chunk_types(tags):
+    """The chunk types of a chunk tag set ("B-PER", "I-PER", "O" -> ["PER"]); [] otherwise."""
+    if chunk_scheme(tags) is None:
+        return []
+    return sorted({t[2:] for t in tags if t not in ("O", "", None)})
+
+
+def span_metrics(truth, guess, tags, prefix=""):
+    """Flat conlleval metrics of tag-name sequences: `span_precision`, `span_recall`,
+    `span_f1` and, for every type of the tag set (0.0 where it never occurs),
+    `span_precision_<TYPE>`, `span_recall_<TYPE>`, `span_f1_<TYPE>`; {} for a tag set that is
+    not a chunk tag set (UPOS).
+
+    Args:
+        truth, guess: lists of tag-name lists, one per sentence.
+        tags: list of str. The tag set (decides the scheme and the types).
+        prefix: str. Put before every key ("val_", "test_").
+    """
+    scheme = chunk_scheme(tags)
+    if scheme is None:
+        return {}
+    scores = span_scores(truth, guess, scheme)
+    flat = {f"{prefix}span_{m}": float(scores[m]) for m in MEASURES}
+    zero = dict.fromkeys(MEASURES, 0.0)
+    for kind in sorted(set(chunk_types(tags)) | set(scores["per_type"])):
+        values = scores["per_type"].get(kind, zero)
+        for measure in MEASURES:
+            flat[f"{prefix}span_{measure}_{kind}"] = float(values[measure])
+    return flat

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lstm_zoo.models.spans import chunk_scheme, span_scores
+from lstm_zoo.models.spans import chunk_scheme, span_metrics
 from lstm_zoo.models.tagger import compile_tagger, sequence_tagger
 from lstm_zoo.models.task import DEFAULT_BATCH_SIZE, Task, json_arguments
 from lstm_zoo.text import TextPreprocessor, Vocabulary
@@ -162,11 +162,9 @@ class SequenceTagger(Task):
 
     # Span metrics.
 
-    def span_metrics(self, x, y=None, batch_size=None):
-        """conlleval scores on (x, y) as flat {"span_f1", "span_precision", "span_recall",
-        "span_f1_<TYPE>", ...}; {} for a tag set that is not a chunk tag set."""
-        if self.scheme is None:
-            return {}
+    def tag_sequences(self, x, y=None, batch_size=None):
+        """(true, predicted) tag-name lists per sentence of labelled data (sentences and
+        tags, ids and tag ids, or a dataset of either); padding (id 0) is left out."""
         data, y, batch_size = self._adapt(x, y, batch_size)
         truth, guess = [], []
         for inputs, tags in _as_batches(data, y, batch_size):
@@ -175,11 +173,16 @@ class SequenceTagger(Task):
                 real = row != 0
                 truth.append([self.tags[t] for t in true_row[real]])
                 guess.append([self.tags[t] for t in guess_row[real]])
-        scores = span_scores(truth, guess, self.scheme)
-        flat = {f"span_{k}": scores[k] for k in ("precision", "recall", "f1")}
-        for kind, values in scores["per_type"].items():
-            flat[f"span_f1_{kind}"] = values["f1"]
-        return flat
+        return truth, guess
+
+    def span_metrics(self, x, y=None, batch_size=None):
+        """conlleval scores on (x, y) as flat {"span_f1", "span_precision", "span_recall",
+        "span_precision_<TYPE>", "span_recall_<TYPE>", "span_f1_<TYPE>", ...}
+        (`lstm_zoo.models.spans.span_metrics`); {} for a tag set that is not a chunk tag
+        set."""
+        if self.scheme is None:
+            return {}
+        return span_metrics(*self.tag_sequences(x, y, batch_size), self.tags)
 
     def evaluate(self, x=None, y=None, batch_size=None, return_dict=False, **kwargs):
         """Keras's metrics plus, for chunk tag sets, the span metrics (appended in that order

@@ -112,7 +112,8 @@ def test_tagger_words_strings_and_ids_agree(tmp_path):
     history = model.fit(
         SENTENCES, TAGS, epochs=3, batch_size=2, verbose=0, validation_data=(SENTENCES, TAGS)
     ).history
-    for key in ("val_span_f1", "val_span_precision", "val_span_recall", "val_span_f1_PER"):
+    per_type = ("val_span_f1_PER", "val_span_precision_PER", "val_span_recall_LOC")
+    for key in ("val_span_f1", "val_span_precision", "val_span_recall", *per_type):
         assert len(history[key]) == 3
     results = model.evaluate(SENTENCES, TAGS, verbose=0, return_dict=True)
     truth, guess = TAGS, model.predict_tags(SENTENCES)
