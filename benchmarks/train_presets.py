@@ -3,13 +3,17 @@
     python benchmarks/train_presets.py sst2-bilstm            # -> lstm_zoo/presets/sst2-bilstm/
     python benchmarks/train_presets.py shakespeare-char-lstm  # -> lstm_zoo/presets/...
     python benchmarks/train_presets.py NAME --output DIR      # elsewhere
+    python benchmarks/train_presets.py sst2-bilstm --seed 3 --cell zoo_lstm  # other seed, cell
 
 Each run trains through the task model's own raw-text path (`TextClassifier.fit` on strings)
 or on id windows (the character LM), keeps the best validation epoch, scores the test split
 once and writes the preset with metadata.json recording the data, this command, the wall time,
 the metrics and the data licence. Settings are at the top; each run stops training when its
 time budget is spent (the machine here has 2 cores). A JSON summary goes to stdout's last line
-and to --json.
+and to --json. `--seed` replaces SEED for one run (Keras/TF's global seed, hence initial weights,
+dropout and the data shuffles drawn from it, and the tiny-shakespeare shuffle; the EWT and IMDB
+trainers keep their own fixed split/shuffle seeds) and is recorded in the metadata's settings;
+`--cell` replaces the recipe's recurrent cell (sst2-bilstm, shakespeare-char-lstm).
 """
 
 from __future__ import annotations
@@ -249,14 +253,30 @@ def _rounded(history):
 
 
 def main(argv=None):
+    global SEED  # --seed replaces it for this run (shakespeare_windows reads it)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(TRAINERS))
     parser.add_argument("--output", default=None, help="preset directory (default: bundled)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--budget-s", type=float, default=None, help="training time budget")
+    parser.add_argument(
+        "--seed", type=int, default=SEED, help=f"random seed of the run (default {SEED})"
+    )
+    parser.add_argument(
+        "--cell",
+        default=None,
+        help="recurrent cell in place of the recipe's (sst2-bilstm: "
+        f"{SST2['model']['cell']}; shakespeare-char-lstm: {SHAKESPEARE['model']['cell']})",
+    )
     args = parser.parse_args(argv)
     if args.budget_s is not None:
         SST2["budget_s"] = SHAKESPEARE["budget_s"] = args.budget_s
+    if args.cell is not None:
+        recipes = {"sst2-bilstm": SST2, "shakespeare-char-lstm": SHAKESPEARE}
+        if args.name not in recipes:
+            parser.error(f"--cell applies to {sorted(recipes)} only")
+        recipes[args.name]["model"]["cell"] = args.cell
+    SEED = args.seed
     keras.utils.set_random_seed(SEED)
     started = time.perf_counter()
     model, metrics, metadata = TRAINERS[args.name]()
@@ -265,6 +285,8 @@ def main(argv=None):
     command = "python benchmarks/train_presets.py " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
+    if "settings" in metadata:
+        metadata["settings"] = {**metadata["settings"], "seed": SEED}
     metadata = {
         **metadata,
         "metrics": metrics,
