@@ -12,6 +12,8 @@ import math
 import os
 import sys
 
+from lstm_zoo.runs import TASKS
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument prints one line `PROG: error: ...` (no usage block)."""
@@ -371,7 +373,7 @@ def _add_train_command(commands):
     )
     train.add_argument(
         "--task",
-        choices=("lm", "sentiment", "tagger"),
+        choices=TASKS,
         help="required unless --from-preset (which decides the task)",
     )
     train.add_argument(

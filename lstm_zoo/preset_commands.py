@@ -40,9 +40,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from lstm_zoo.runs import TASK_CLASSES
 from lstm_zoo.span_report import format_metrics, span_metrics, token_accuracy
 
-TASK_OF_CLASS = {"TextClassifier": "sentiment", "SequenceTagger": "tagger", "LanguageModel": "lm"}
+TASK_OF_CLASS = {name: task for task, name in TASK_CLASSES.items()}  # "TextClassifier": ...
 DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_NUM_STEPS, DEFAULT_LEARNING_RATE = 32, 3, 64, 1e-3
 # (rows, steps) of a language model's scoring windows when neither the call nor the preset's
 # settings give them: ptb-small's 20 x 20 at word level, shakespeare-char-lstm's 64 x 64.

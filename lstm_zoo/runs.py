@@ -21,6 +21,10 @@ from pathlib import Path
 import keras
 
 RUN_FILE, VOCABULARY_FILE, MODEL_FILE = "run.json", "vocabulary.json", "model.keras"
+# The three tasks, by the names of run.json and `lstm-zoo train --task`, and the task model
+# class each loads as (`load_task_model`, presets' config.json).
+TASK_CLASSES = {"lm": "LanguageModel", "sentiment": "TextClassifier", "tagger": "SequenceTagger"}
+TASKS = tuple(TASK_CLASSES)
 
 
 @dataclass
@@ -131,9 +135,9 @@ def _run_from(directory, description, vocabulary):
         if name in description and not isinstance(description[name], kind):
             got = type(description[name]).__name__
             raise ValueError(f"{path}: corrupt ({name} has the wrong type, {got})")
-    if description["task"] not in ("lm", "sentiment", "tagger"):
+    if description["task"] not in TASKS:
         raise ValueError(
-            f"{path}: corrupt (task {description['task']!r} is not lm, sentiment or tagger)"
+            f"{path}: corrupt (task {description['task']!r} is not {', '.join(TASKS)})"
         )
     if description.get("level", "word") not in ("word", "char"):
         raise ValueError(f"{path}: corrupt (level {description['level']!r} is not word or char)")

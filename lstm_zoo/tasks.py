@@ -18,10 +18,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from lstm_zoo.runs import Run, save_run
+from lstm_zoo.runs import TASKS, Run, save_run
 from lstm_zoo.span_report import chunk_types, format_metrics, is_per_type
 
-TASK_NAMES = ("lm", "sentiment", "tagger")
+TASK_NAMES = TASKS  # "lm", "sentiment", "tagger" (lstm_zoo.runs)
 
 
 @dataclass
