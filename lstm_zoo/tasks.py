@@ -614,8 +614,7 @@ def _train_language_model(
     log,
     **_,
 ):
-    from lstm_zoo.data import lm_windows, read_lm_tokens
-    from lstm_zoo.distribute import make_states_per_replica, per_replica_batch
+    from lstm_zoo.data import read_lm_tokens
     from lstm_zoo.models import (
         EpochLearningRateDecay,
         ResetStatesAtEpochAndEvaluation,
@@ -640,17 +639,15 @@ def _train_language_model(
     )
     log(f"{train_path}: {len(train_tokens):,} tokens, vocabulary {len(vocabulary):,}")
 
-    def windows(path, tokens=None):
-        tokens = tokens if tokens is not None else read_lm_tokens(path, level=level)
-        try:
-            return lm_windows(vocabulary.encode(tokens), batch_size, num_steps)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
-
-    data = {"train": windows(train_path, train_tokens), "epochs": training["epochs"]}
-    data["valid"] = windows(valid_path) if valid_path else None
-    data["test"] = windows(test_path) if test_path else None
-    replica_batch = per_replica_batch(batch_size, strategy)
+    data = {
+        split: _lm_windows(vocabulary, path, level, batch_size, num_steps, tokens)
+        for split, path, tokens in (
+            ("train", train_path, train_tokens),
+            ("valid", valid_path, None),
+            ("test", test_path, None),
+        )
+    }
+    data["epochs"] = training["epochs"]
 
     def build(rows):
         return language_model(
@@ -662,17 +659,7 @@ def _train_language_model(
             **model_args,
         )
 
-    model = build(replica_batch)  # each replica carries the state of its rows of the batch
-    make_states_per_replica(model, strategy)
-    if replica_batch != batch_size:
-
-        def single_replica_model(trained):  # what run directories hold: the global batch
-            with keras.device("cpu"):
-                single = build(batch_size)
-            single.set_weights(trained.get_weights())
-            return single
-
-        data["single_replica_model"] = single_replica_model
+    model = _stateful_per_replica(build, batch_size, strategy, data)
     compile_language_model(
         model,
         learning_rate or training["learning_rate"],
@@ -691,6 +678,40 @@ def _train_language_model(
     end_token = "<eos>" if level == "word" else None
     run = Run("lm", vocabulary.tokens, level=level, end_token=end_token, settings=settings)
     return run, model, data
+
+
+def _lm_windows(vocabulary, path, level, batch_size, num_steps, tokens=None):
+    """The truncated-BPTT windows of a text file (None without a file); errors name it."""
+    from lstm_zoo.data import lm_windows, read_lm_tokens
+
+    if not path:
+        return None
+    tokens = tokens if tokens is not None else read_lm_tokens(path, level=level)
+    try:
+        return lm_windows(vocabulary.encode(tokens), batch_size, num_steps)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _stateful_per_replica(build, batch_size, strategy, data):
+    """`build(rows)` for each replica's rows of the global batch, its states per replica; with
+    several replicas, `data["single_replica_model"]` turns the trained model back into one of
+    the global batch (what run directories hold)."""
+    from lstm_zoo.distribute import make_states_per_replica, per_replica_batch
+
+    replica_batch = per_replica_batch(batch_size, strategy)
+    model = build(replica_batch)  # each replica carries the state of its rows of the batch
+    make_states_per_replica(model, strategy)
+    if replica_batch != batch_size:
+
+        def single_replica_model(trained):
+            with keras.device("cpu"):
+                single = build(batch_size)
+            single.set_weights(trained.get_weights())
+            return single
+
+        data["single_replica_model"] = single_replica_model
+    return model
 
 
 # ------------------------------------------------------------------ sentiment
