@@ -137,24 +137,9 @@ def export_litert(
             message names it).
         FileExistsError: `path` or its metadata file exists and `overwrite` is False.
     """
-    _check_int("sequence_length", sequence_length, 1, 100_000)
-    _check_int("batch_size", batch_size, 1, 100_000)
-    if char_length is not None:
-        _check_int("char_length", char_length, 1, 10_000)
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}")
-    if recurrence not in RECURRENCES:
-        raise ValueError(f"recurrence must be one of {RECURRENCES}; got {recurrence!r}")
-    check_level(level)
-    if not str(path).endswith(".tflite"):
-        raise ValueError(f"path must end with .tflite; got {path!r}")
-    if not overwrite:
-        for existing in (path, metadata_path_for(path)):
-            if os.path.exists(existing):
-                raise FileExistsError(
-                    f"{existing} exists; pass overwrite=True (CLI: --overwrite) to replace it"
-                )
-
+    _check_export_arguments(
+        path, sequence_length, batch_size, char_length, quantization, recurrence, level, overwrite
+    )
     rebuilt, recurrences = litert_graph(
         model, sequence_length, batch_size, char_length, recurrence=recurrence
     )
@@ -162,20 +147,7 @@ def export_litert(
     function, input_names, output_names = _serving_function(rebuilt)
     pending = _dedupe_pending(_PENDING_FUSED_OPS)
     _PENDING_FUSED_OPS.clear()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], _VariableHolder(model))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.experimental_enable_resource_variables = False
-    if quantization != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantization == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    try:
-        content = converter.convert()
-    except Exception as error:  # the converter raises ConverterError and others
-        raise ValueError(
-            f"{model.name}: the LiteRT converter failed with builtin ops only: "
-            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
-        ) from error
+    content = _convert(model, function, quantization)
     ops = op_names(content)
     if "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops:
         content = _complete_fused_ops(content, pending)
@@ -220,6 +192,49 @@ def export_litert(
         recurrences=recurrences,
         size_bytes=len(content),
     )
+
+
+def _check_export_arguments(
+    path, sequence_length, batch_size, char_length, quantization, recurrence, level, overwrite
+):
+    """ValueError naming a bad argument of `export_litert` and its allowed values;
+    FileExistsError for an existing target without `overwrite`."""
+    _check_int("sequence_length", sequence_length, 1, 100_000)
+    _check_int("batch_size", batch_size, 1, 100_000)
+    if char_length is not None:
+        _check_int("char_length", char_length, 1, 10_000)
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}; got {quantization!r}")
+    if recurrence not in RECURRENCES:
+        raise ValueError(f"recurrence must be one of {RECURRENCES}; got {recurrence!r}")
+    check_level(level)
+    if not str(path).endswith(".tflite"):
+        raise ValueError(f"path must end with .tflite; got {path!r}")
+    if not overwrite:
+        for existing in (path, metadata_path_for(path)):
+            if os.path.exists(existing):
+                raise FileExistsError(
+                    f"{existing} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+                )
+
+
+def _convert(model, function, quantization):
+    """The .tflite bytes of the serving function, builtin ops only, quantized as asked."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], _VariableHolder(model))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.experimental_enable_resource_variables = False
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        content = converter.convert()
+    except Exception as error:  # the converter raises ConverterError and others
+        raise ValueError(
+            f"{model.name}: the LiteRT converter failed with builtin ops only: "
+            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from error
+    return content
 
 
 def _write_atomically(path, content):
