@@ -144,6 +144,13 @@ def _shallow(o):
 def check_options(task, o):
     """ValueError naming the option (and its flag) when a setting is out of range, does not
     apply to `task`, or names a missing file: nothing is replaced by a default silently."""
+    _check_numbers(o)
+    _check_applicable(task, o)
+    _check_data(o)
+
+
+def _check_numbers(o):
+    """Integers in their ranges, the learning rate in (0, 1000]."""
     ranges = {
         "units": (1, 65536),
         "num_layers": (1, 64),
@@ -168,6 +175,10 @@ def check_options(task, o):
         isinstance(o.learning_rate, (int, float)) and 0 < o.learning_rate <= 1000
     ):
         raise ValueError(f"{_flag('learning_rate')} must be in (0, 1000]; got {o.learning_rate}")
+
+
+def _check_applicable(task, o):
+    """The cell, level, preset and task-specific options exist and apply to `task`."""
     from lstm_zoo.layers.registry import available_recurrent_layers
 
     if o.cell not in available_recurrent_layers():
@@ -197,6 +208,10 @@ def check_options(task, o):
         known = LANGUAGE_MODEL_PRESETS if task == "lm" else SENTIMENT_PRESETS
         if o.preset not in known:
             raise ValueError(f"{_flag('preset')} {o.preset!r} is not one of {', '.join(known)}")
+
+
+def _check_data(o):
+    """One source of training data; the files readable; the strategy known."""
     if o.train_path is None and o.tfds_name is None:
         raise ValueError("give training data: a local file (--train) or a tfds name (--tfds)")
     if o.train_path is not None and o.tfds_name is not None:

@@ -193,7 +193,7 @@ TEXT_READERS = [
     # classification: label-then-text lines
     pytest.param(read_label_text_lines, "sst.txt", "1 good\n2 odd\n", r"sst\.txt:2: unknown label '2'", id="sst-unknown-label"),
     pytest.param(read_label_text_lines, "sst.txt", "1 good\n0\n", r"sst\.txt:2: label '0' has no text", id="sst-no-text"),
-    pytest.param(read_label_text_lines, "sst.txt", "1\tgood film\n", r"sst\.txt:1: unknown label '1\\tgood'", id="sst-tab-separated"),
+    pytest.param(read_label_text_lines, "sst.txt", "1\tgood film\nx\tbad\n", r"sst\.txt:2: unknown label 'x'", id="sst-tab-separated-unknown-label"),
     pytest.param(read_label_text_lines, "sst.txt", "\n\n", r"sst\.txt: the file holds no examples", id="sst-empty"),
     # classification: CSV
     pytest.param(read_text_label_csv, "i.csv", "id,label,text\n1,pos,x\n", r"i\.csv:1: no column 'review'", id="csv-missing-column"),
