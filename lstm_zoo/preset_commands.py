@@ -101,6 +101,13 @@ def load(preset, **overrides):
 
     if is_preset(preset):
         return from_preset(preset, **overrides)
+    if not Path(preset).exists():
+        from lstm_zoo.presets import available_presets
+
+        raise ValueError(
+            f"{preset}: neither a bundled preset ({', '.join(available_presets())}) nor a "
+            "preset or run directory (no such directory)"
+        )
     from lstm_zoo.runs import load_task_model
 
     return load_task_model(preset)[1]

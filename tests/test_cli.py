@@ -54,7 +54,7 @@ def test_cells_lists_every_registered_layer(capsys):
             "lstm-zoo train: error: train_path (--train) /no/file: no such file",
         ),
         (["evaluate", "/tmp", "/no/data"], "lstm-zoo evaluate: error: DATA /no/data: no such file"),
-        (["generate", "/no/run"], "lstm-zoo generate: error: /no/run: not a run directory"),
+        (["generate", "/no/run"], "lstm-zoo generate: error: /no/run: neither a bundled preset ("),
         (["train", "--task", "lm"], "lstm-zoo train: error: give training data"),
     ],
 )
