@@ -14,6 +14,8 @@ and to --json. `--seed` replaces SEED for one run (Keras/TF's global seed, hence
 dropout and the data shuffles drawn from it, and the tiny-shakespeare shuffle; the EWT and IMDB
 trainers keep their own fixed split/shuffle seeds) and is recorded in the metadata's settings;
 `--cell` replaces the recipe's recurrent cell (sst2-bilstm, shakespeare-char-lstm).
+`--variant NAME` (sst2-bilstm only) makes one pre-declared change to the SST-2 recipe (see
+SST2_VARIANTS; default "preset", the recipe unchanged) and is recorded in the settings.
 """
 
 from __future__ import annotations
@@ -63,6 +65,18 @@ SST2 = {
     "batch_size": 32,
     "learning_rate": 2e-3,
     "budget_s": 1200,
+}
+# One change each to SST2["model"] (`--variant`); "preset" is the recipe unchanged. The factory
+# (`sentiment_classifier`) pools "last", "max" or "mean" only (no mean+max concatenation), so
+# the pooling variant is mean pooling. With num_layers=2 the factory also puts the recipe's
+# dropout (0.5) between the two recurrent layers.
+SST2_VARIANTS = {
+    "preset": {},
+    "units128": {"units": 128},
+    "two_layers": {"num_layers": 2},
+    "frozen_glove": {"trainable_embeddings": False},
+    "dropout03": {"dropout": 0.3},
+    "mean_pooling": {"pooling": "mean"},
 }
 SHAKESPEARE = {
     "model": {
@@ -141,9 +155,16 @@ def train_sst2():
         "test_accuracy": round(float(test["binary_accuracy"]), 4),
         "dev_accuracy": round(float(dev["binary_accuracy"]), 4),
     }
+    recipe = SST2["model"]
+    layers = recipe.get("num_layers", 1)
     metadata = {
-        "description": "SST-2 sentence sentiment: GloVe 6B 50d (fine-tuned) -> BiLSTM 64 -> "
-        "masked max pooling -> sigmoid; vocabulary: the training words",
+        "description": "SST-2 sentence sentiment: GloVe 6B 50d ({}) -> {}BiLSTM {} -> "
+        "masked {} pooling -> sigmoid; vocabulary: the training words".format(
+            "fine-tuned" if recipe["trainable_embeddings"] else "frozen",
+            f"{layers} x " if layers > 1 else "",
+            recipe["units"],
+            recipe["pooling"],
+        ),
         "data": {
             "train": "sst2/stsa.binary.train (6,920 sentences)",
             "validation": "sst2/stsa.binary.dev (872; best epoch kept)",
@@ -268,7 +289,15 @@ def main(argv=None):
         help="recurrent cell in place of the recipe's (sst2-bilstm: "
         f"{SST2['model']['cell']}; shakespeare-char-lstm: {SHAKESPEARE['model']['cell']})",
     )
+    parser.add_argument(
+        "--variant",
+        default="preset",
+        choices=sorted(SST2_VARIANTS),
+        help="sst2-bilstm: one pre-declared change to the recipe (default: preset, unchanged)",
+    )
     args = parser.parse_args(argv)
+    if args.variant != "preset" and args.name != "sst2-bilstm":
+        parser.error("--variant applies to sst2-bilstm only")
     if args.budget_s is not None:
         SST2["budget_s"] = SHAKESPEARE["budget_s"] = args.budget_s
     if args.cell is not None:
@@ -276,6 +305,7 @@ def main(argv=None):
         if args.name not in recipes:
             parser.error(f"--cell applies to {sorted(recipes)} only")
         recipes[args.name]["model"]["cell"] = args.cell
+    SST2["model"].update(SST2_VARIANTS[args.variant])
     SEED = args.seed
     keras.utils.set_random_seed(SEED)
     started = time.perf_counter()
@@ -287,6 +317,8 @@ def main(argv=None):
     )
     if "settings" in metadata:
         metadata["settings"] = {**metadata["settings"], "seed": SEED}
+        if args.name == "sst2-bilstm":
+            metadata["settings"]["variant"] = args.variant
     metadata = {
         **metadata,
         "metrics": metrics,
