@@ -513,7 +513,7 @@ def _add_export_command(commands):
     export = commands.add_parser(
         "export", help="write a SavedModel serving raw strings, or a LiteRT .tflite file"
     )
-    export.add_argument("run", help=_RUN_OR_PRESET + " (litert: run directories)")
+    export.add_argument("run", help=_RUN_OR_PRESET)
     export.add_argument(
         "output", help="the SavedModel directory to write (litert: the .tflite file)"
     )
