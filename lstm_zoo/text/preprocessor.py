@@ -66,6 +66,14 @@ class TextPreprocessor(keras.layers.Layer):
                 raise ValueError('characters must start with "<pad>", "<unk>" and one more')
             if self.level != "word":
                 raise ValueError('characters need level="word"')
+            seen = {}
+            for position, character in enumerate(characters):
+                if character in seen:
+                    raise ValueError(
+                        f"characters: {character!r} appears twice (ids {seen[character]} and "
+                        f"{position})"
+                    )
+                seen[character] = position
         self.characters = characters
         self._tables = None
         self._char_table = None

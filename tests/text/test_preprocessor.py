@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -56,3 +57,17 @@ def test_in_tf_data_and_keras_round_trip(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     texts = tf.constant(["a straße", "é"])
     np.testing.assert_array_equal(model(texts), loaded(texts))
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"characters": ["<pad>", "<unk>", "a", "b", "a"]}, r"'a' appears twice \(ids 2 and 4\)"),
+        ({"characters": ["<unk>", "<pad>", "a"]}, 'characters must start with "<pad>", "<unk>"'),
+        ({"characters": ["<pad>", "<unk>", "a"], "level": "char"}, 'characters need level="word"'),
+        ({"lowercase": "yes"}, "lowercase must be a bool"),
+    ],
+)
+def test_bad_arguments_are_named(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        TextPreprocessor(Vocabulary(["a", "b"]), **arguments)
