@@ -40,6 +40,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from lstm_zoo.data.classification import read_labelled_lines
 from lstm_zoo.runs import TASK_CLASSES
 from lstm_zoo.span_report import format_metrics, span_metrics, token_accuracy
 
@@ -125,25 +126,6 @@ def training_settings(preset):
 
 
 # ------------------------------------------------------------------ reading files
-
-
-def read_labelled_lines(path):
-    """(texts, labels as written, line numbers) of `LABEL text` lines (space or tab)."""
-    from lstm_zoo.data.files import read_lines
-
-    texts, labels, numbers = [], [], []
-    for number, line in read_lines(path):
-        if not line.strip():
-            continue
-        fields = line.strip().split(None, 1)
-        if len(fields) < 2 or not fields[1].strip():
-            raise ValueError(f"{path}:{number}: label {fields[0]!r} has no text")
-        labels.append(fields[0])
-        texts.append(fields[1].strip())
-        numbers.append(number)
-    if not texts:
-        raise ValueError(f"{path}: the file holds no examples")
-    return texts, labels, numbers
 
 
 def label_ids(labels, numbers, classes, path):

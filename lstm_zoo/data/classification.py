@@ -20,9 +20,32 @@ from lstm_zoo.text.vocabulary import PAD, UNK
 from lstm_zoo.validation import check_int, check_labels
 
 
+def read_labelled_lines(path):
+    """(texts, labels as written, line numbers) of `LABEL TEXT` lines (a space or a tab after
+    the label; blank lines skipped): the one reader of the format, for `lstm-zoo train`,
+    `evaluate` and fine-tuning alike.
+
+    Raises:
+        ValueError: a line without text, or a file without examples (file and line).
+    """
+    texts, labels, numbers = [], [], []
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        fields = line.strip().split(None, 1)
+        if len(fields) < 2 or not fields[1].strip():
+            raise ValueError(f"{path}:{number}: label {fields[0]!r} has no text")
+        labels.append(fields[0])
+        texts.append(fields[1].strip())
+        numbers.append(number)
+    if not texts:
+        raise ValueError(f"{path}: the file holds no examples")
+    return texts, labels, numbers
+
+
 def read_label_text_lines(path, labels=("0", "1")):
     """Read lines `LABEL TEXT` (SST's `stsa.binary.*`: `1 a tokenized sentence`; a space or a
-    tab after the label, as `lstm-zoo evaluate` reads them).
+    tab after the label, `read_labelled_lines`).
 
     Returns:
         (texts, label ids): label ids index into `labels`.
@@ -32,20 +55,11 @@ def read_label_text_lines(path, labels=("0", "1")):
     """
     labels = check_labels("labels", labels)
     label_index = {label: i for i, label in enumerate(labels)}
-    texts, targets = [], []
-    for number, line in read_lines(path):
-        if not line.strip():
-            continue
-        label, _, text = line.strip().replace("\t", " ", 1).partition(" ")  # space or tab
+    texts, written, numbers = read_labelled_lines(path)
+    for label, number in zip(written, numbers):
         if label not in label_index:
             raise ValueError(f"{path}:{number}: unknown label {label!r}; expected one of {labels}")
-        if not text.strip():
-            raise ValueError(f"{path}:{number}: label {label!r} has no text")
-        texts.append(text.strip())
-        targets.append(label_index[label])
-    if not texts:
-        raise ValueError(f"{path}: the file holds no examples")
-    return texts, np.array(targets, dtype=np.int32)
+    return texts, np.array([label_index[label] for label in written], dtype=np.int32)
 
 
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
