@@ -336,7 +336,7 @@ class PTBPipeline(Pipeline):
         super().__init__(limit, args)
         tokens = read_lm_tokens(dataset_path("ptb", "ptb.train.txt.gz"))
         self.total = len(tokens)
-        self.vocabulary = Vocabulary.from_tokens(tokens)
+        self.vocabulary = Vocabulary.build([tokens])
         self.ids = self.vocabulary.encode(tokens[:limit])
         self.preset = language_model_preset(PTB_PRESET)
         self.training = self.preset["training"]

@@ -46,7 +46,7 @@ def main(argv=None):
     epochs = args.epochs or training["epochs"]
 
     train_tokens = read_lm_tokens(dataset_path("ptb", "ptb.train.txt.gz"))
-    vocab = Vocabulary.from_tokens(train_tokens)
+    vocab = Vocabulary.build([train_tokens])
     splits = {
         "train": vocab.encode(train_tokens),
         "valid": vocab.encode(read_lm_tokens(dataset_path("ptb", "ptb.valid.txt"))),

@@ -188,7 +188,7 @@ class CharLM:
         self.b = b
         chars = read_lm_tokens(dataset_path("tinyshakespeare", "input.txt"), level="char")
         cut = int(0.9 * len(chars))
-        self.vocab = Vocabulary.from_tokens(chars)
+        self.vocab = Vocabulary.build([chars])
         train, valid = chars[:cut][: b["lm_train_chars"]], chars[cut:]
         if b["lm_valid_chars"]:
             valid = valid[: b["lm_valid_chars"]]

@@ -23,7 +23,7 @@ LINES = [
 ] * 50
 
 tokens = [word for line in LINES for word in line.split() + ["<eos>"]]
-vocab = Vocabulary.from_tokens(tokens + ["<unk>"])
+vocab = Vocabulary.build([tokens])
 keras.utils.set_random_seed(0)
 model = language_model(len(vocab), cell="coupled", units=32, num_layers=1)
 compile_language_model(model, optimizer=keras.optimizers.Adam(0.01))

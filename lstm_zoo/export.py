@@ -193,7 +193,7 @@ def export_saved_model(
         path: str or Path. Output directory: new, or empty, or (with `overwrite=True`) an
             existing export to replace.
         task: "classify", "tag" or "generate".
-        vocabulary: list of str (id order, 0 = padding), a `lstm_zoo.data.Vocabulary`, or (for
+        vocabulary: list of str (id order, 0 = padding), a `lstm_zoo.text.Vocabulary`, or (for
             classify) a `keras.layers.TextVectorization` adapted with the model's vocabulary.
         labels: list of str. Class names (classify, default "0", "1", ...) or tag names (tag,
             required), in id order.

@@ -938,7 +938,8 @@ def _pretrained_vectors(path, vocabulary, log):
 def _dataset_for(run, model, path, examples=None, batch_size=None, shuffle=False):
     """The tf.data batches of `path` (or of already-read examples) for a run's task."""
     if run.task == "lm":
-        from lstm_zoo.data import Vocabulary, lm_windows, read_lm_tokens
+        from lstm_zoo.data import lm_windows, read_lm_tokens
+        from lstm_zoo.text import Vocabulary
 
         batch, steps = model.input_shape[0], model.input_shape[1]
         tokens = read_lm_tokens(path, level=run.level)

@@ -259,7 +259,7 @@ def language_export(tmp_path_factory):
     from lstm_zoo.data import Vocabulary
 
     keras.utils.set_random_seed(11)
-    vocabulary = Vocabulary(["<pad>", "<eos>", "<unk>"] + [f"w{i}" for i in range(9)])
+    vocabulary = Vocabulary(["<pad>", "<unk>", "<eos>"] + [f"w{i}" for i in range(9)])
     model = language_model(len(vocabulary), cell="peephole", units=8, num_layers=2)
     # Sharper, varied distributions than a fresh model's near-uniform ones.
     weights = model.get_weights()

@@ -2,7 +2,8 @@
 
 from lstm_zoo.data.batching import batch_by_length, length_bucket_boundaries
 from lstm_zoo.data.files import dataset_path
-from lstm_zoo.data.lm import Vocabulary, lm_windows, read_lm_tokens
+from lstm_zoo.data.lm import lm_windows, read_lm_tokens
+from lstm_zoo.text.vocabulary import Vocabulary  # the one vocabulary type, re-exported
 
 __all__ = [
     "Vocabulary",

@@ -1,21 +1,24 @@
-"""Language-model corpora: token streams, vocabularies and truncated-BPTT windows.
+"""Language-model corpora: token streams and truncated-BPTT windows.
 
 PTB format (Mikolov's preprocessing): one sentence a line, tokens separated by spaces, `<unk>`
 already in the text; `<eos>` is appended at each line end. `level="char"` reads characters
-instead (tiny-shakespeare), keeping newlines as tokens.
+instead (tiny-shakespeare), keeping newlines as tokens. Ids come from the one vocabulary type,
+`lstm_zoo.text.Vocabulary` (`<pad>` = 0, `<unk>` = 1: PTB's own `<unk>` token is id 1):
+
+>>> vocabulary = Vocabulary.build([read_lm_tokens("ptb.train.txt")])  # doctest: +SKIP
+>>> batches = lm_windows(vocabulary.encode(tokens), 20, 20)  # doctest: +SKIP
 """
 
 from __future__ import annotations
-
-from collections import Counter
 
 import numpy as np
 import tensorflow as tf
 
 from lstm_zoo.data.files import read_lines
+from lstm_zoo.text.vocabulary import Vocabulary  # noqa: F401 (the ids of these streams)
 from lstm_zoo.validation import check_int
 
-PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+EOS = "<eos>"
 
 
 def read_lm_tokens(path, level="word", add_eos=True):
@@ -42,78 +45,6 @@ def read_lm_tokens(path, level="word", add_eos=True):
     if not tokens or (level == "word" and all(t == EOS for t in tokens)):
         raise ValueError(f"{path}: the file holds no tokens")
     return tokens
-
-
-class Vocabulary:
-    """Token <-> id; id 0 is padding. Unknown tokens map to `<unk>` when the vocabulary has it,
-    otherwise encoding raises ValueError naming the token (nothing is dropped silently).
-
-    Example:
-
-    >>> vocab = Vocabulary.from_tokens("a b a <eos>".split())
-    >>> vocab.encode(["a", "b"]).tolist()
-    [1, 3]
-    """
-
-    def __init__(self, tokens):
-        if isinstance(tokens, str):
-            raise ValueError(f"tokens must be a list of strings; got one string {tokens[:40]!r}")
-        tokens = list(tokens)
-        bad = next((t for t in tokens if not isinstance(t, str) or not t), None)
-        if bad is not None:
-            raise ValueError(f"vocabulary tokens must be non-empty strings; got {bad!r}")
-        if not tokens or tokens[0] != PAD:
-            tokens = [PAD] + [t for t in tokens if t != PAD]
-        if len(set(tokens)) != len(tokens):
-            seen = set()
-            duplicate = next(t for t in tokens if t in seen or seen.add(t))
-            raise ValueError(f"vocabulary tokens must be unique; {duplicate!r} appears twice")
-        self.tokens = tokens
-        self.index = {t: i for i, t in enumerate(tokens)}
-
-    @classmethod
-    def from_tokens(cls, tokens, max_size=None, min_count=1):
-        """Most frequent first (ties in first-seen order), at most `max_size` with padding.
-
-        Raises:
-            ValueError: max_size < 2 (padding and one token) or min_count < 1.
-        """
-        check_int("max_size", max_size, low=2, none=True)
-        check_int("min_count", min_count, low=1)
-        counts = Counter(tokens)
-        ordered = sorted(counts, key=lambda t: -counts[t])  # stable: first-seen order on ties
-        ordered = [t for t in ordered if counts[t] >= min_count and t != PAD]
-        if max_size is not None:
-            ordered = ordered[: max_size - 1]
-        return cls([PAD] + ordered)
-
-    def __len__(self):
-        return len(self.tokens)
-
-    def encode(self, tokens):
-        unk = self.index.get(UNK)
-        ids = np.empty(len(tokens), dtype=np.int32)
-        for position, token in enumerate(tokens):
-            token_id = self.index.get(token, unk)
-            if token_id is None:
-                raise ValueError(
-                    f"token {token!r} (position {position}) is not in the vocabulary and the "
-                    f"vocabulary has no {UNK!r}"
-                )
-            ids[position] = token_id
-        return ids
-
-    def decode(self, ids):
-        """Tokens of `ids`; ValueError naming the first id outside [0, len(self))."""
-        tokens = []
-        for position, token_id in enumerate(ids):
-            if not 0 <= int(token_id) < len(self.tokens):
-                raise ValueError(
-                    f"id {int(token_id)} (position {position}) is outside the vocabulary "
-                    f"[0, {len(self.tokens)})"
-                )
-            tokens.append(self.tokens[int(token_id)])
-        return tokens
 
 
 def lm_windows(ids, batch_size, num_steps):

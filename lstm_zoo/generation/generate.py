@@ -3,7 +3,7 @@
 - `generate_tokens`: TF ops only, for use inside any `tf.function` (SavedModel signatures,
   XLA); prompts as a right-padded id matrix plus lengths; stateless seed tensor.
 - `generate`: lists/arrays/ragged prompts in, lists of ids out; a cached `tf.function`.
-- `generate_text`: strings in and out through a `lstm_zoo.data.Vocabulary`.
+- `generate_text`: strings in and out through a `lstm_zoo.text.Vocabulary`.
 
 Example:
 
@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from lstm_zoo.generation.registry import get_sampler
 from lstm_zoo.generation.step import step_model
+from lstm_zoo.text.vocabulary import Vocabulary
 
 
 def generate_tokens(
@@ -160,9 +161,9 @@ def generate_text(
 
     Args:
         model: a language model whose ids are `vocabulary`'s.
-        vocabulary: `lstm_zoo.data.Vocabulary`.
+        vocabulary: `lstm_zoo.text.Vocabulary` (also `lstm_zoo.data.Vocabulary`).
         prompts: list of str. Word level: split on whitespace; `level="char"`: characters.
-            Unknown tokens become `<unk>` if the vocabulary has it, else ValueError.
+            Unknown tokens become `<unk>` (id 1).
         max_length: int. Total tokens per output, prompt included.
         end_token: str (a vocabulary token, e.g. "<eos>"), int id, or None. Generation of a
             text stops at it; it is not included in the returned text.
@@ -177,9 +178,9 @@ def generate_text(
         raise ValueError(f"level must be 'word' or 'char'; got {level!r}")
     if isinstance(prompts, str):
         raise ValueError("prompts must be a list of strings; got one string (wrap it in [ ])")
-    if not (hasattr(vocabulary, "encode") and hasattr(vocabulary, "index")):
+    if not isinstance(vocabulary, Vocabulary):
         raise ValueError(
-            "vocabulary must be a lstm_zoo.data.Vocabulary (Vocabulary(tokens) from a token "
+            "vocabulary must be a lstm_zoo.text.Vocabulary (Vocabulary(tokens) from a token "
             f"list); got {type(vocabulary).__name__}"
         )
     step = step_model(model)
@@ -199,10 +200,7 @@ def generate_text(
         pieces = prompt.split() if level == "word" else list(prompt)
         if not pieces:
             raise ValueError(f"prompt {index} ({prompt!r}) has no tokens")
-        try:
-            ids.append(vocabulary.encode(pieces).tolist())
-        except ValueError as error:
-            raise ValueError(f"prompt {index}: {error}") from None
+        ids.append(vocabulary.encode(pieces))
     output = generate(
         step, ids, max_length, sampler, end_token, seed, jit_compile, **sampler_kwargs
     )

@@ -48,15 +48,16 @@ class Vocabulary:
         if bad is not None:
             raise ValueError(f"vocabulary tokens must be non-empty strings; got {bad!r}")
         if tokens[:2] != [PAD, UNK]:
-            for token_id, special in enumerate((PAD, UNK)):
-                misplaced = special in tokens and tokens.index(special) != token_id
-                if misplaced or (token_id == 1 and tokens[:1] == [PAD]):
-                    # Inserting or moving it would silently move every id after it.
-                    where = f"it is at {tokens.index(special)}" if special in tokens else "absent"
-                    raise ValueError(
-                        f"{special!r} must be id {token_id} ({where}); use "
-                        "Vocabulary.from_legacy for `<pad>, <oov>, ...` lists"
-                    )
+            if PAD in tokens or UNK in tokens:
+                # One of them given elsewhere: inserting or moving it would silently move ids.
+                token_id, special = next(
+                    (i, s) for i, s in enumerate((PAD, UNK)) if tokens[i : i + 1] != [s]
+                )
+                where = f"it is at {tokens.index(special)}" if special in tokens else "absent"
+                raise ValueError(
+                    f"{special!r} must be id {token_id} ({where}); use "
+                    "Vocabulary.from_legacy for `<pad>, <oov>, ...` lists"
+                )
             tokens = [PAD, UNK] + tokens
         index = {}
         for position, token in enumerate(tokens):

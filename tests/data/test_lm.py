@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lstm_zoo.data import Vocabulary, dataset_path, lm_windows, read_lm_tokens
+from lstm_zoo.text import Vocabulary as TextVocabulary
 
 
 def test_word_tokens_get_eos_at_each_line_end_and_gz_reads_the_same(tmp_path):
@@ -33,15 +34,13 @@ def test_bad_files_name_file_and_line(tmp_path):
         read_lm_tokens(broken, level="byte")
 
 
-def test_vocabulary_reserves_padding_and_refuses_unknown_tokens_without_unk():
-    vocab = Vocabulary.from_tokens("b a b c b a".split())
-    assert vocab.tokens == ["<pad>", "b", "a", "c"]
-    assert vocab.encode(["a", "c"]).tolist() == [2, 3]
-    with pytest.raises(ValueError, match="'z'.*not in the vocabulary"):
-        vocab.encode(["a", "z"])
-    with_unk = Vocabulary.from_tokens("x <unk> x".split())
-    assert with_unk.decode(with_unk.encode(["q"])) == ["<unk>"]
-    assert len(Vocabulary.from_tokens("a b c d".split(), max_size=3)) == 3
+def test_corpus_vocabulary_is_the_one_vocabulary_type_with_ptb_unk_at_id_1():
+    assert Vocabulary is TextVocabulary
+    vocab = Vocabulary.build(["b a b c b a <unk> <unk> <unk> <unk>".split()])
+    assert vocab.tokens == ["<pad>", "<unk>", "b", "a", "c"]  # the corpus's <unk> is id 1
+    assert vocab.encode(["a", "c", "<unk>", "zebra"]) == [3, 4, 1, 1]
+    assert vocab.decode(vocab.encode(["q"])) == ["<unk>"]
+    assert len(Vocabulary.build(["a b c d".split()], max_size=3)) == 3
 
 
 def test_windows_continue_each_row_across_batches_and_shift_targets():
@@ -71,6 +70,7 @@ def test_real_ptb_files_read_fully_with_the_documented_counts(ptb_dir):
     valid = read_lm_tokens(ptb_dir / "ptb.valid.txt")
     test = read_lm_tokens(ptb_dir / "ptb.test.txt")
     assert (len(train), len(valid), len(test)) == (929_589, 73_760, 82_430)
-    vocab = Vocabulary.from_tokens(train)
-    assert len(vocab) == 10_001  # 10k words + padding
-    assert vocab.encode(valid).min() > 0 and vocab.encode(test).min() > 0
+    vocab = Vocabulary.build([train])
+    assert len(vocab) == 10_001  # 10k words (PTB's <unk> among them, id 1) + padding
+    assert set(valid) <= set(vocab.index) and set(test) <= set(vocab.index)  # closed vocabulary
+    assert vocab.tokens[1] == "<unk>" and vocab.encode(["<eos>"]) != [1]

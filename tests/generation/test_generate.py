@@ -149,12 +149,14 @@ def test_generate_text_word_and_char_levels():
     for text, sequence in zip(texts, ids):
         sequence = sequence[:-1] if sequence[-1] == 2 else sequence
         assert text == " ".join(words.decode(sequence))
-    chars = Vocabulary(["<pad>"] + list("abcdefghij \n"))
+    chars = Vocabulary(list("abcdefghij \n"))  # <pad>, <unk> put first
     char_model = tiny(vocab=len(chars))
     (text,) = generate_text(char_model, chars, ["ab c"], 9, level="char", sampler="top_k", k=2)
     assert text.startswith("ab c") and len(text) == 9
-    with pytest.raises(ValueError, match="not in the vocabulary"):
-        generate_text(char_model, chars, ["xyz"], 9, level="char")
+    # Characters outside the vocabulary read as <unk> (id 1), as the task models read them.
+    (unknown,) = generate_text(char_model, chars, ["xa"], 4, level="char")
+    assert unknown.startswith("<unk>a")
+    assert unknown == "".join(chars.decode(generate(char_model, [[1, 2]], 4)[0]))
     with pytest.raises(ValueError, match="has 20 ids"):
         generate_text(model, chars, ["ab"], 9, level="char")
 

@@ -52,11 +52,11 @@ def test_char_language_model_on_tiny_shakespeare():
     path = _data("tinyshakespeare", "input.txt")
     chars = read_lm_tokens(path, level="char")
     assert len(chars) == 1_115_394  # the whole file: every char, newlines included
-    vocab = Vocabulary.from_tokens(chars)
-    assert len(vocab) == 65 + 1  # 65 symbols + padding
+    vocab = Vocabulary.build([chars])
+    assert len(vocab) == 65 + 2  # 65 symbols + <pad> + <unk>
     assert vocab.decode(vocab.encode(chars[:40])) == chars[:40]
-    ids = vocab.encode(chars)
-    assert ids.min() == 1  # every char has an id of its own; no <unk> at char level
+    ids = np.asarray(vocab.encode(chars))
+    assert ids.min() == 2  # every char has an id of its own: none reads as <unk>
 
     train, held_out = ids[:64_000], ids[1_000_000:1_016_000]
     model, history = _train_lm(train, len(vocab), 32, 50, 64, 0.01, epochs=2)
@@ -71,11 +71,11 @@ def test_char_language_model_on_tiny_shakespeare():
 def test_word_language_model_on_a_ptb_slice():
     folder = _data("ptb")
     train_tokens = read_lm_tokens(folder / "ptb.train.txt.gz")
-    # The 1,999 most frequent words of the whole training text + padding; PTB's own <unk> is
-    # among them, so every rarer word maps to it (a smaller softmax keeps the test short).
-    vocab = Vocabulary.from_tokens(train_tokens, max_size=2000)
-    train = vocab.encode(train_tokens[:40_000])
-    valid = vocab.encode(read_lm_tokens(folder / "ptb.valid.txt")[:6_000])
+    # <pad>, <unk> (PTB's own, id 1) and the 1,998 most frequent other words of the whole
+    # training text; every rarer word maps to <unk> (a smaller softmax keeps the test short).
+    vocab = Vocabulary.build([train_tokens], max_size=2000)
+    train = np.asarray(vocab.encode(train_tokens[:40_000]))
+    valid = np.asarray(vocab.encode(read_lm_tokens(folder / "ptb.valid.txt")[:6_000]))
     assert valid.min() > 0
     keras.utils.set_random_seed(0)
     model = language_model(len(vocab), cell="zoo_lstm", units=64, num_layers=1)
