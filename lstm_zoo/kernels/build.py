@@ -86,8 +86,30 @@ def _supported_platform():
         )
 
 
+# The compiler flags of the kernel (part of the build key: a change rebuilds it).
+COMPILE_FLAGS = [
+    "-O3",
+    "-march=native",
+    "-fopenmp-simd",
+    # No FP-exception traps assumed: with GCC's default -ftrapping-math the comparisons in
+    # the activations (clamps, the small-x case of tanh) are control flow that GCC will not
+    # if-convert, so every gate loop stayed scalar. Same operations per value, vectorized.
+    "-fno-trapping-math",
+    "-mno-avx512fp16",  # Eigen 3.4.90 (in TF's headers) does not compile with it (gcc 12)
+    "-fPIC",
+    "-shared",
+    "-Wall",
+    "-Wno-sign-compare",
+    "-Wno-unused-function",
+    "-Wno-deprecated-declarations",
+    "-Wno-interference-size",
+]
+
+
 def build_key(tf_version, cxx):
-    text = "\n".join([SOURCE.read_text(), tf_version, cxx, cpu_flags(), sys.version])
+    text = "\n".join(
+        [SOURCE.read_text(), " ".join(COMPILE_FLAGS), tf_version, cxx, cpu_flags(), sys.version]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -128,17 +150,7 @@ def _compile(target, cxx, tf, verbose):
     library_dir = libraries[0].parent
     command = [
         cxx,
-        "-O3",
-        "-march=native",
-        "-fopenmp-simd",
-        "-mno-avx512fp16",  # Eigen 3.4.90 (in TF's headers) does not compile with it (gcc 12)
-        "-fPIC",
-        "-shared",
-        "-Wall",
-        "-Wno-sign-compare",
-        "-Wno-unused-function",
-        "-Wno-deprecated-declarations",
-        "-Wno-interference-size",
+        *COMPILE_FLAGS,
         *tf.sysconfig.get_compile_flags(),
         f"-I{include}",
         str(SOURCE),
