@@ -15,6 +15,8 @@ the layer's compute dtype.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from lstm_zoo.kernels import loader
@@ -26,6 +28,10 @@ def _empty():
 
 def _float(x):
     return None if x is None else tf.cast(x, tf.float32)
+
+
+def _or_empty(x):
+    return _empty() if x is None else x
 
 
 def eligible(cell, dtype, directions):
@@ -40,118 +46,126 @@ def eligible(cell, dtype, directions):
     return loader.call_reason()
 
 
+class _Operands(NamedTuple):
+    """The float32 tensors the native ops read; None where the cell has no such operand."""
+
+    xz: tf.Tensor
+    kernel: tf.Tensor
+    h0: tf.Tensor
+    c0: tf.Tensor | None
+    peepholes: tf.Tensor | None
+    rec_bias: tf.Tensor | None
+
+    def present(self):
+        """The operands that exist (what the custom gradient differentiates), in order."""
+        return [t for t in self if t is not None]
+
+    def like(self, tensors):
+        """The same presence pattern filled with `tensors` (as `present` lists them)."""
+        tensors = iter(tensors)
+        return _Operands(*(None if t is None else next(tensors) for t in self))
+
+    def op_arguments(self):
+        """Keyword arguments of both ops (absent operands as empty tensors)."""
+        return {
+            "kernel": self.kernel,
+            "h0": self.h0,
+            "c0": _or_empty(self.c0),
+            "peepholes": _or_empty(self.peepholes),
+        }
+
+
+class _NativeLoop:
+    """One call's native forward and backward: the cell kind, its masks and precision."""
+
+    def __init__(self, kind, mask, dropout_mask, bf16):
+        self.ops = loader.load()
+        self.kind, self.bf16 = kind, bf16
+        self.lstm_family = kind != "gru"
+        self.mask = _empty() if mask is None else tf.cast(mask, tf.float32)
+        # constants (Keras derives the dropout mask from ones_like(h0), which a tape may watch)
+        self.has_dropout = dropout_mask is not None
+        self.dropout = tf.stop_gradient(_float(dropout_mask)) if self.has_dropout else _empty()
+
+    def forward(self, w, training):
+        """(h_seq, c_seq, gates, aux, h_final, c_final); the stored sequences only when
+        `training` (the backward reads them)."""
+        return self.ops.zoo_recurrence_forward(
+            xz=w.xz,
+            rec_bias=_or_empty(w.rec_bias),
+            mask=self.mask,
+            dropout=self.dropout,
+            cell=self.kind,
+            training=training,
+            bf16_matmul=self.bf16,
+            **w.op_arguments(),
+        )
+
+    def gradients(self, w, stored, d_h_seq, d_finals):
+        """Gradients of `w.present()` from those of h_seq and the final states; `stored` =
+        (h_seq, c_seq, gates, aux) of a training forward. dU = H_in^T dHZ is one MatMul."""
+        h_seq = stored[0]
+        d_h_seq = tf.zeros_like(h_seq) if d_h_seq is None else d_h_seq
+        d_h_final = d_finals[0] if d_finals and d_finals[0] is not None else _empty()
+        d_c_final = d_finals[1] if len(d_finals) > 1 and d_finals[1] is not None else _empty()
+        d_xz, d_hz, d_h0, d_c0, d_peep = self.ops.zoo_recurrence_backward(
+            d_h_seq=d_h_seq,
+            d_h_final=d_h_final,
+            d_c_final=d_c_final if self.lstm_family else _empty(),
+            mask=self.mask,
+            dropout=self.dropout,
+            h_seq=h_seq,
+            c_seq=stored[1],
+            gates=stored[2],
+            aux=stored[3],
+            cell=self.kind,
+            bf16_matmul=self.bf16,
+            **w.op_arguments(),
+        )
+        if self.lstm_family:
+            d_hz = d_xz
+        prev_h = tf.concat([w.h0[tf.newaxis], h_seq[:-1]], axis=0)
+        if self.has_dropout:
+            prev_h = prev_h * self.dropout
+        units, width = tf.shape(w.kernel)[0], tf.shape(w.kernel)[1]
+        d_kernel = tf.matmul(
+            tf.reshape(prev_h, [-1, units]), tf.reshape(d_hz, [-1, width]), transpose_a=True
+        )
+        d_rec_bias = tf.reduce_sum(d_hz, axis=[0, 1])
+        every = (d_xz, d_kernel, d_h0, d_c0, d_peep, d_rec_bias)  # in _Operands' order
+        return [d for d, operand in zip(every, w) if operand is not None]
+
+
 def native_recurrence(
     cell, xz, initial_states, kernel, bias, extra, mask=None, dropout_mask=None, training=True
 ):
     """Run the recurrence of `cell` natively; arguments as `FusedScan.__call__`."""
-    ops = loader.load()
     kind = cell.native_kernel
     compute_dtype = xz.dtype
-    bf16 = compute_dtype == tf.bfloat16
-    lstm_family = kind != "gru"
-    xz = _float(xz)
-    kernel = _float(kernel)
-    h0 = _float(initial_states[0])
-    c0 = _float(initial_states[1]) if lstm_family else None
-    peepholes = tf.stack([_float(w) for w in extra]) if kind == "peephole" else None
-    rec_bias = _float(bias)
-    mask_f = _empty() if mask is None else tf.cast(mask, tf.float32)
-    # constants (Keras derives the dropout mask from ones_like(h0), which a tape may watch)
-    dropout_f = _empty() if dropout_mask is None else tf.stop_gradient(_float(dropout_mask))
-
-    inputs = [xz, kernel, h0]
-    if lstm_family:
-        inputs.append(c0)
-    if peepholes is not None:
-        inputs.append(peepholes)
-    if rec_bias is not None:
-        inputs.append(rec_bias)
+    loop = _NativeLoop(kind, mask, dropout_mask, bf16=compute_dtype == tf.bfloat16)
+    operands = _Operands(
+        xz=_float(xz),
+        kernel=_float(kernel),
+        h0=_float(initial_states[0]),
+        c0=_float(initial_states[1]) if loop.lstm_family else None,
+        peepholes=tf.stack([_float(w) for w in extra]) if kind == "peephole" else None,
+        rec_bias=_float(bias),
+    )
 
     @tf.custom_gradient
-    def recurrence(*args):
-        args = list(args)
-        xz_, kernel_, h0_ = args[:3]
-        rest = args[3:]
-        c0_ = rest.pop(0) if lstm_family else None
-        peep_ = rest.pop(0) if peepholes is not None else None
-        bias_ = rest.pop(0) if rec_bias is not None else None
-        h_seq, c_seq, gates, aux, h_final, c_final = ops.zoo_recurrence_forward(
-            xz=xz_,
-            kernel=kernel_,
-            rec_bias=_empty() if bias_ is None else bias_,
-            h0=h0_,
-            c0=_empty() if c0_ is None else c0_,
-            peepholes=_empty() if peep_ is None else peep_,
-            mask=mask_f,
-            dropout=dropout_f,
-            cell=kind,
-            training=bool(training),
-            bf16_matmul=bf16,
-        )
-        finals = [h_final, c_final] if lstm_family else [h_final]
+    def recurrence(*present):
+        w = operands.like(present)
+        h_seq, c_seq, gates, aux, h_final, c_final = loop.forward(w, bool(training))
+        finals = [h_final, c_final] if loop.lstm_family else [h_final]
 
         def grad(d_h_seq, *d_finals):
-            if training:
-                h_s, c_s, g_s, a_s = h_seq, c_seq, gates, aux
-            else:  # recompute the forward that stores what the backward needs
-                h_s, c_s, g_s, a_s, _, _ = ops.zoo_recurrence_forward(
-                    xz=xz_,
-                    kernel=kernel_,
-                    rec_bias=_empty() if bias_ is None else bias_,
-                    h0=h0_,
-                    c0=_empty() if c0_ is None else c0_,
-                    peepholes=_empty() if peep_ is None else peep_,
-                    mask=mask_f,
-                    dropout=dropout_f,
-                    cell=kind,
-                    training=True,
-                    bf16_matmul=bf16,
-                )
-            d_h_seq = tf.zeros_like(h_s) if d_h_seq is None else d_h_seq
-            d_h_final = d_finals[0] if d_finals and d_finals[0] is not None else _empty()
-            d_c_final = (
-                d_finals[1]
-                if lstm_family and len(d_finals) > 1 and d_finals[1] is not None
-                else _empty()
-            )
-            d_xz, d_hz, d_h0, d_c0, d_peep = ops.zoo_recurrence_backward(
-                d_h_seq=d_h_seq,
-                d_h_final=d_h_final,
-                d_c_final=d_c_final,
-                kernel=kernel_,
-                h0=h0_,
-                c0=_empty() if c0_ is None else c0_,
-                peepholes=_empty() if peep_ is None else peep_,
-                mask=mask_f,
-                dropout=dropout_f,
-                h_seq=h_s,
-                c_seq=c_s,
-                gates=g_s,
-                aux=a_s,
-                cell=kind,
-                bf16_matmul=bf16,
-            )
-            if lstm_family:
-                d_hz = d_xz
-            prev_h = tf.concat([h0_[tf.newaxis], h_s[:-1]], axis=0)
-            if dropout_mask is not None:
-                prev_h = prev_h * dropout_f
-            units, width = tf.shape(kernel_)[0], tf.shape(kernel_)[1]
-            d_kernel = tf.matmul(
-                tf.reshape(prev_h, [-1, units]), tf.reshape(d_hz, [-1, width]), transpose_a=True
-            )
-            grads = [d_xz, d_kernel, d_h0]
-            if lstm_family:
-                grads.append(d_c0)
-            if peep_ is not None:
-                grads.append(d_peep)
-            if bias_ is not None:
-                grads.append(tf.reduce_sum(d_hz, axis=[0, 1]))
-            return grads
+            # an inference forward stored nothing: recompute the one the backward reads
+            stored = (h_seq, c_seq, gates, aux) if training else loop.forward(w, True)[:4]
+            return loop.gradients(w, stored, d_h_seq, d_finals)
 
         return (h_seq, *finals), grad
 
-    outputs = recurrence(*inputs)
+    outputs = recurrence(*operands.present())
     h_seq = tf.cast(outputs[0], compute_dtype)
     finals = [tf.cast(f, compute_dtype) for f in outputs[1:]]
     return h_seq, finals
