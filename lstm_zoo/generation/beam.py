@@ -97,27 +97,7 @@ class BeamSampler(Sampler):
 
         def body(t, beams, states, scores, generated, finished):
             logits, new_states = step.next(tf.gather(beams, t, axis=1), states)
-            logits = mask_padding(tf.cast(logits, tf.float32))
-            if self.temperature != 1.0:
-                logits = logits / self.temperature
-            # Only a beam's own `per_row` best tokens can be among the best `num_beams`
-            # extensions of all beams: select them per row first (log p = z - logsumexp z).
-            vocab = logits.shape[-1]
-            per_row = beams_k if vocab is None else min(beams_k, vocab)
-            frozen_row = tf.constant([0.0] + [_NEG_INF] * (per_row - 1), tf.float32)
-            top_logits, top_ids = topk.top_k(logits, per_row)
-            # The row maximum comes with the top-k (a reduction, not a slice [:, :1]: XLA then
-            # keeps its fast TopK instead of a full sort).
-            row_max = tf.reduce_max(top_logits, axis=-1, keepdims=True)
-            log_norm = row_max + tf.math.log(
-                tf.reduce_sum(tf.exp(logits - row_max), axis=-1, keepdims=True)
-            )
-            log_probs = top_logits - log_norm
-            log_probs = tf.reshape(log_probs, [batch, beams_k, per_row])
-            top_ids = tf.reshape(top_ids, [batch, beams_k, per_row])
-            # A finished beam has one continuation: padding, at no cost.
-            log_probs = tf.where(finished[:, :, None], frozen_row, log_probs)
-            top_ids = tf.where(finished[:, :, None], tf.zeros_like(top_ids), top_ids)
+            log_probs, top_ids, per_row = self._beam_continuations(logits, finished, batch)
             candidates = scores[:, :, None] + log_probs
             candidate_generated = generated + tf.cast(~finished, tf.int32)
             ranked = self._normalize(candidates, candidate_generated[:, :, None])
@@ -153,9 +133,37 @@ class BeamSampler(Sampler):
         _, beams, _, scores, generated, _ = tf.while_loop(
             cond, body, (t0, beams, states, scores, generated, finished)
         )
-        # Best first by the length-normalized score.
-        ranked = self._normalize(scores, generated)
-        ranked, order = tf.math.top_k(ranked, k=beams_k)
+        return self._best_first(beams, scores, generated, lengths_in, batch, max_length)
+
+    def _beam_continuations(self, logits, finished, batch):
+        """Each beam's `per_row` best next tokens: (log p [batch, beams, per_row], their ids,
+        per_row). Only a beam's own `per_row` best tokens can be among the best `num_beams`
+        extensions of all beams, so they are selected per row first (log p = z - logsumexp z);
+        a finished beam has one continuation, padding, at no cost."""
+        beams_k = self.num_beams
+        logits = mask_padding(tf.cast(logits, tf.float32))
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
+        vocab = logits.shape[-1]
+        per_row = beams_k if vocab is None else min(beams_k, vocab)
+        frozen_row = tf.constant([0.0] + [_NEG_INF] * (per_row - 1), tf.float32)
+        top_logits, top_ids = topk.top_k(logits, per_row)
+        # The row maximum comes with the top-k (a reduction, not a slice [:, :1]: XLA then
+        # keeps its fast TopK instead of a full sort).
+        row_max = tf.reduce_max(top_logits, axis=-1, keepdims=True)
+        log_norm = row_max + tf.math.log(
+            tf.reduce_sum(tf.exp(logits - row_max), axis=-1, keepdims=True)
+        )
+        log_probs = tf.reshape(top_logits - log_norm, [batch, beams_k, per_row])
+        top_ids = tf.reshape(top_ids, [batch, beams_k, per_row])
+        log_probs = tf.where(finished[:, :, None], frozen_row, log_probs)
+        top_ids = tf.where(finished[:, :, None], tf.zeros_like(top_ids), top_ids)
+        return log_probs, top_ids, per_row
+
+    def _best_first(self, beams, scores, generated, lengths_in, batch, max_length):
+        """`run`'s result: the beams ordered by their length-normalized score."""
+        beams_k = self.num_beams
+        ranked, order = tf.math.top_k(self._normalize(scores, generated), k=beams_k)
         beam_lengths = tf.reshape(lengths_in, [batch, beams_k]) + generated
         beam_lengths = tf.gather(beam_lengths, order, batch_dims=1)
         beams = tf.gather(tf.reshape(beams, [batch, beams_k, max_length]), order, batch_dims=1)
