@@ -86,7 +86,19 @@ def load_embeddings(
 
     >>> matrix, report = load_embeddings("glove.6B.50d.txt.gz", ["<pad>", "the", "cat"])
     """
-    path = Path(path)
+    path, vocabulary = Path(path), list(vocabulary)
+    _check_arguments(path, vocabulary, file_format, reserved, expected_dim)
+    if file_format is None:
+        file_format = _detect_format(path)
+    wanted, fallback = _rows_to_fill(vocabulary, reserved, lowercase_fallback)
+    reader = _read_binary if file_format == "word2vec-binary" else _read_text
+    lines = _gzip_errors(path, reader(path, file_format, expected_dim))
+    vectors, exact, report = _matching_vectors(path, lines, wanted, fallback, len(vocabulary))
+    return _matrix(vocabulary, reserved, vectors, exact, report, seed), report
+
+
+def _check_arguments(path, vocabulary, file_format, reserved, expected_dim):
+    """ValueError naming the first bad argument of `load_embeddings`."""
     if not path.exists():
         raise ValueError(f"{path}: no such file")
     if path.is_dir():
@@ -95,7 +107,6 @@ def load_embeddings(
         raise ValueError(
             f"file_format must be one of {FORMATS} or None; got file_format={file_format!r}"
         )
-    vocabulary = list(vocabulary)
     if not vocabulary:
         raise ValueError("vocabulary is empty; it needs at least the padding token")
     if isinstance(reserved, bool) or not isinstance(reserved, (int, np.integer)):
@@ -116,8 +127,10 @@ def load_embeddings(
         raise ValueError(
             f"expected_dim must be a positive integer or None; got expected_dim={expected_dim!r}"
         )
-    if file_format is None:
-        file_format = _detect_format(path)
+
+
+def _rows_to_fill(vocabulary, reserved, lowercase_fallback):
+    """({word: rows}, {lowercase form: rows of words that may fall back to it})."""
     wanted = {}
     for index, token in enumerate(vocabulary):
         if index >= reserved:
@@ -127,13 +140,17 @@ def load_embeddings(
         for token, rows in wanted.items():
             if token.lower() != token:
                 fallback.setdefault(token.lower(), []).extend(rows)
+    return wanted, fallback
 
-    reader = _read_binary if file_format == "word2vec-binary" else _read_text
+
+def _matching_vectors(path, lines, wanted, fallback, vocabulary_size):
+    """One pass over (line, word, vector): ({row: vector}, rows found as written, report).
+    The first occurrence of a word counts; an exact match wins over a lowercase fallback."""
     vectors, exact, seen = {}, set(), set()
     report = None
-    for line_number, word, vector in _gzip_errors(path, reader(path, file_format, expected_dim)):
+    for line_number, word, vector in lines:
         if report is None:
-            report = CoverageReport(len(vocabulary), len(vector))
+            report = CoverageReport(vocabulary_size, len(vector))
         report.lines_read = line_number
         if word in seen:
             report.duplicates += 1
@@ -146,7 +163,12 @@ def load_embeddings(
             vectors.setdefault(row, vector)
     if report is None:
         raise ValueError(f"{path}: the file holds no vectors")
+    return vectors, exact, report
 
+
+def _matrix(vocabulary, reserved, vectors, exact, report, seed):
+    """The embedding matrix: found vectors; missing words drawn from N(0, std of the found);
+    row 0 (padding) zeros. Counts found / lowercase / missing words into `report`."""
     matrix = np.zeros((len(vocabulary), report.dimension), dtype=np.float32)
     for row, vector in vectors.items():
         matrix[row] = vector
@@ -165,7 +187,7 @@ def load_embeddings(
             if index > 0:
                 matrix[index] = rng.normal(0.0, scale, report.dimension)
     matrix[0] = 0.0
-    return matrix, report
+    return matrix
 
 
 def _detect_format(path):
