@@ -391,46 +391,14 @@ def finetune_preset(
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     num_steps = num_steps or DEFAULT_NUM_STEPS
     keras.utils.set_random_seed(seed)
-    head_arguments = preset_config(preset).get("task_arguments") or {}
-    current = head_arguments.get("labels") or head_arguments.get("tags") or []
-    overrides = new_head(name, current, train_path)
-    model = load(preset, **overrides)
-    if overrides:
-        head = overrides.get("labels") or overrides.get("tags")
-        log(
-            f"new head for {len(head)} {'labels' if name == 'TextClassifier' else 'tags'}: "
-            f"{', '.join(head)} (the encoder is the preset's)"
-        )
+    model, overrides = _with_head_for(preset, name, train_path, log)
     model.compile_default(learning_rate or DEFAULT_LEARNING_RATE)
-    x, y = _training_data(model, train_path, batch_size, num_steps, seed)
-    validation = None
-    if valid_path:
-        vx, vy = _training_data(model, valid_path, batch_size, num_steps)
-        validation = vx if vy is None and not isinstance(vx, list) else (vx, vy)
-    callbacks = []
-    if valid_path and getattr(model, "scheme", None) is not None:
-        callbacks = [keras.callbacks.ProgbarLogger()] if verbose else []
-        callbacks.append(_SpanTable(vx, vy, log))  # after the progress bar's epoch line
-    history = model.fit(
-        x,
-        y,
-        batch_size=None if _is_dataset(x) else batch_size,
-        epochs=epochs,
-        validation_data=validation,
-        verbose=verbose,
-        callbacks=callbacks,
+    history, x = _fit_files(
+        model, train_path, valid_path, epochs, batch_size, num_steps, seed, verbose, log
     )
     metrics = {k: float(v[-1]) for k, v in history.history.items()}
-    for split, path in (("valid", valid_path), ("test", test_path)):
-        if path:
-            scores = evaluate_model(
-                model, path, *(stream_window if word_lm else (batch_size, num_steps))
-            )
-            lines = format_metrics(scores)
-            log(f"{split}: {lines[0]}")
-            for line in lines[1:]:
-                log(line)
-            metrics.update({f"{split}_{k}": v for k, v in scores.items()})
+    window = stream_window if word_lm else (batch_size, num_steps)
+    metrics.update(_scores(model, {"valid": valid_path, "test": test_path}, window, log))
     output = Path(output)
     metadata = _finetuned_metadata(
         preset,
@@ -454,6 +422,61 @@ def finetune_preset(
     save_to_preset(model, partial, metadata)
     _replace(partial, output)
     return model, metrics
+
+
+def _with_head_for(preset, name, train_path, log):
+    """(the preset's task model, head overrides): a new head when the training file's labels
+    or tags are not all the preset's."""
+    head_arguments = preset_config(preset).get("task_arguments") or {}
+    current = head_arguments.get("labels") or head_arguments.get("tags") or []
+    overrides = new_head(name, current, train_path)
+    model = load(preset, **overrides)
+    if overrides:
+        head = overrides.get("labels") or overrides.get("tags")
+        log(
+            f"new head for {len(head)} {'labels' if name == 'TextClassifier' else 'tags'}: "
+            f"{', '.join(head)} (the encoder is the preset's)"
+        )
+    return model, overrides
+
+
+def _fit_files(model, train_path, valid_path, epochs, batch_size, num_steps, seed, verbose, log):
+    """`fit` on the training file, validated on `valid_path` each epoch (a chunk-tag tagger
+    prints conlleval's span table too). Returns (history, the training x)."""
+    x, y = _training_data(model, train_path, batch_size, num_steps, seed)
+    validation = None
+    if valid_path:
+        vx, vy = _training_data(model, valid_path, batch_size, num_steps)
+        validation = vx if vy is None and not isinstance(vx, list) else (vx, vy)
+    callbacks = []
+    if valid_path and getattr(model, "scheme", None) is not None:
+        callbacks = [keras.callbacks.ProgbarLogger()] if verbose else []
+        callbacks.append(_SpanTable(vx, vy, log))  # after the progress bar's epoch line
+    history = model.fit(
+        x,
+        y,
+        batch_size=None if _is_dataset(x) else batch_size,
+        epochs=epochs,
+        validation_data=validation,
+        verbose=verbose,
+        callbacks=callbacks,
+    )
+    return history, x
+
+
+def _scores(model, paths, window, log):
+    """{split_metric: value} of `evaluate_model` on each given file ({split: path or None}),
+    logged as `lstm-zoo evaluate` prints them."""
+    metrics = {}
+    for split, path in paths.items():
+        if path:
+            scores = evaluate_model(model, path, *window)
+            lines = format_metrics(scores)
+            log(f"{split}: {lines[0]}")
+            for line in lines[1:]:
+                log(line)
+            metrics.update({f"{split}_{k}": v for k, v in scores.items()})
+    return metrics
 
 
 def _finetuned_metadata(preset, output, paths, settings, metrics, history, command):
