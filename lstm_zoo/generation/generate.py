@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from lstm_zoo.generation.registry import get_sampler
 from lstm_zoo.generation.step import step_model
+from lstm_zoo.text.tokenizer import tokenize
 from lstm_zoo.text.vocabulary import Vocabulary
 
 
@@ -162,7 +163,8 @@ def generate_text(
     Args:
         model: a language model whose ids are `vocabulary`'s.
         vocabulary: `lstm_zoo.text.Vocabulary` (also `lstm_zoo.data.Vocabulary`).
-        prompts: list of str. Word level: split on whitespace; `level="char"`: characters.
+        prompts: list of str. Word level: split on Unicode whitespace; `level="char"`: code
+            points (`lstm_zoo.text.tokenize`, no case folding).
             Unknown tokens become `<unk>` (id 1).
         max_length: int. Total tokens per output, prompt included.
         end_token: str (a vocabulary token, e.g. "<eos>"), int id, or None. Generation of a
@@ -197,7 +199,7 @@ def generate_text(
     for index, prompt in enumerate(prompts):
         if not isinstance(prompt, str):
             raise ValueError(f"prompt {index} must be a string; got {prompt!r}")
-        pieces = prompt.split() if level == "word" else list(prompt)
+        pieces = tokenize(prompt, level=level)  # lstm_zoo.text's rule, as the task models
         if not pieces:
             raise ValueError(f"prompt {index} ({prompt!r}) has no tokens")
         ids.append(vocabulary.encode(pieces))
