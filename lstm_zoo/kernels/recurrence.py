@@ -46,6 +46,33 @@ def eligible(cell, dtype, directions):
     return loader.call_reason()
 
 
+def native_projection(inputs, kernel, bias=None):
+    """xz = inputs W (+ b) for float32 inputs of any leading shape, by the native
+    `ZooProjection` op (MKL's sgemm on the intra-op threads); the gradient is TensorFlow's
+    MatMuls (dx = dxz W^T, dW = x^T dxz, db = sum dxz)."""
+    ops = loader.load()
+    # Variables as tensors: a variable read inside the custom gradient would be hidden.
+    kernel = tf.convert_to_tensor(kernel)
+    bias = None if bias is None else tf.convert_to_tensor(bias)
+    width = tf.shape(kernel)[1]
+    leading = tf.shape(inputs)[:-1]
+    flat = tf.reshape(inputs, [-1, tf.shape(inputs)[-1]])
+    has_bias = bias is not None
+
+    @tf.custom_gradient
+    def project(x, w, *b):
+        y = ops.zoo_projection(x=x, w=w, b=b[0] if has_bias else _empty())
+
+        def grad(dy):
+            grads = [tf.matmul(dy, w, transpose_b=True), tf.matmul(x, dy, transpose_a=True)]
+            return grads + ([tf.reduce_sum(dy, axis=0)] if has_bias else [])
+
+        return y, grad
+
+    xz = project(flat, kernel, *([bias] if has_bias else []))
+    return tf.reshape(xz, tf.concat([leading, [width]], axis=0))
+
+
 class _Operands(NamedTuple):
     """The float32 tensors the native ops read; None where the cell has no such operand."""
 

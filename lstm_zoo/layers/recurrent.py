@@ -17,7 +17,9 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from lstm_zoo.cells.base import RecurrentCell
 from lstm_zoo.cells.registry import on_cell_registered
+from lstm_zoo.kernels.recurrence import native_projection
 from lstm_zoo.layers.scan import FusedScan
 
 
@@ -139,7 +141,8 @@ class ZooRecurrent(keras.layers.RNN):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         if self._scan is None:
             self._scan = FusedScan(self.cell, jit_compile=self.jit_loop)
-        loop = self.fast_loop_inputs(sequences, initial_state, mask, training)
+        native = self._scan.path_for(sequences.dtype) == "native"
+        loop = self.fast_loop_inputs(sequences, initial_state, mask, training, native)
         h_seq, final_states = self._scan(
             loop.xz,
             loop.initial_states,
@@ -152,10 +155,11 @@ class ZooRecurrent(keras.layers.RNN):
         )
         return self.fast_loop_outputs(h_seq, final_states, loop.mask)
 
-    def fast_loop_inputs(self, sequences, initial_state, mask, training):
+    def fast_loop_inputs(self, sequences, initial_state, mask, training, native=False):
         """What `FusedScan` takes for this layer's call: the input projection of all steps
         (time-major, reversed for go_backwards), the time-major mask, the dropout masks and
-        the weights as tensors."""
+        the weights as tensors. `native`: the call runs the native CPU kernel, whose library
+        also does a float32 projection (`lstm_zoo.kernels.recurrence.native_projection`)."""
         cell = self.cell
         if training and 0.0 < cell.dropout < 1.0:
             sequences = sequences * cell.get_dropout_mask(sequences[:, 0, :])[:, None, :]
@@ -164,7 +168,11 @@ class ZooRecurrent(keras.layers.RNN):
             dropout_mask = cell.get_recurrent_dropout_mask(initial_state[0])
 
         # One large matmul for the input projection of all steps, time-major.
-        xz = cell.input_projection(tf.transpose(sequences, [1, 0, 2]))
+        time_major = tf.transpose(sequences, [1, 0, 2])
+        if native and _plain_projection(cell) and time_major.dtype == tf.float32:
+            xz = _small_native_projection(cell, time_major)
+        else:
+            xz = cell.input_projection(time_major)
         if mask is not None:
             mask = tf.transpose(tf.cast(mask, tf.bool), [1, 0])
         if self.go_backwards:
@@ -244,3 +252,28 @@ def _make_layer_class(entry):
 on_cell_registered(_make_layer_class)
 
 import lstm_zoo.cells  # noqa: E402,F401  (registers the built-in cells, making their layers)
+
+
+def _plain_projection(cell):
+    """Whether the cell's input projection is the base class's x W + input_bias()."""
+    return type(cell).input_projection is RecurrentCell.input_projection
+
+
+# Up to this many FLOPs (2 m k n) the native kernel's MKL projection runs, above it
+# TensorFlow's MatMul. Measured on a 2-vCPU Zen 1 (benchmarks/RESULTS.md, 2026-12-07): [400,
+# 200] x [200, 800] 2.9 ms against 3.8 ms; [1024, 256] x [256, 1024] 10.2 against 9.4 ms;
+# [4096, 256] x [256, 1024] equal (36.9 / 36.4 ms).
+NATIVE_PROJECTION_MAX_FLOPS = 256e6
+
+
+def _small_native_projection(cell, time_major):
+    """x W + input bias of `cell` by the native projection, unless the shapes known when
+    tracing make the product larger than NATIVE_PROJECTION_MAX_FLOPS (a run-time choice,
+    tf.cond, cost more than it saved at the small shapes)."""
+    steps, batch, inputs = time_major.shape
+    width = cell.kernel.shape[1]
+    if None not in (steps, batch, inputs, width):
+        if 2.0 * steps * batch * inputs * width > NATIVE_PROJECTION_MAX_FLOPS:
+            return cell.input_projection(time_major)
+    bias = cell.input_bias() if cell.use_bias else None
+    return native_projection(time_major, cell.kernel, bias)
