@@ -73,8 +73,9 @@ class Vocabulary:
     def from_legacy(cls, tokens):
         """The vocabulary of an older lstm_zoo list, ids unchanged: `<pad>, <oov>, words...`
         (`data.classification.build_vocabulary`, `data.tagging`, run directories) becomes
-        `<pad>, <unk>, words...`. A language-model list (`data.lm.Vocabulary`: `<unk>` among
-        the words, by frequency) has no such mapping: its ids would move, so it is refused.
+        `<pad>, <unk>, words...`. A language-model list of lstm_zoo before 2026-12-07 (`<pad>`,
+        then the words by frequency, `<unk>` among them) has no such mapping: its ids would
+        move, so it is refused.
         """
         tokens = list(tokens)
         if tokens[:2] == [PAD, "<oov>"]:
