@@ -336,3 +336,31 @@ def test_environment_switch_and_status_in_a_fresh_process():
 
     status = json.loads(done.stdout.strip().splitlines()[-1])
     assert status["path"] == "xla" and "LSTM_ZOO_KERNEL=xla" in status["reason"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3, 8), (7, 5, 16, 36), (3, 40, 9, 4)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_native_projection_equals_matmul_with_its_gradients(shape, with_bias):
+    """The kernel library's input projection (MKL, rows over the threads) against x W + b
+    in TensorFlow, values and the gradients of x, W and b."""
+    from lstm_zoo.kernels.recurrence import native_projection
+
+    steps, batch, inputs, width = shape
+    rng = np.random.RandomState(3)
+    x = tf.constant(rng.randn(steps, batch, inputs).astype("float32"))
+    w = tf.constant(rng.randn(inputs, width).astype("float32"))
+    b = tf.constant(rng.randn(width).astype("float32")) if with_bias else None
+    weights = [x, w] + ([b] if with_bias else [])
+    probe = tf.constant(rng.randn(steps, batch, width).astype("float32"))
+    results = []
+    for native in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch(weights)
+            if native:
+                y = native_projection(x, w, b)
+            else:
+                y = tf.einsum("tbi,iw->tbw", x, w) + (b if with_bias else 0.0)
+            loss = tf.reduce_sum(y * probe)
+        results.append([y, *tape.gradient(loss, weights)])
+    for a, e in zip(*results):
+        _assert_close(a.numpy(), e.numpy())
