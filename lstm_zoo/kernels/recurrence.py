@@ -158,7 +158,7 @@ class _NativeLoop:
         d_kernel = tf.matmul(
             tf.reshape(prev_h, [-1, units]), tf.reshape(d_hz, [-1, width]), transpose_a=True
         )
-        d_rec_bias = tf.reduce_sum(d_hz, axis=[0, 1])
+        d_rec_bias = None if w.rec_bias is None else tf.reduce_sum(d_hz, axis=[0, 1])
         every = (d_xz, d_kernel, d_h0, d_c0, d_peep, d_rec_bias)  # in _Operands' order
         return [d for d, operand in zip(every, w) if operand is not None]
 
