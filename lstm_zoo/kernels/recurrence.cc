@@ -9,8 +9,10 @@
 // gate derivatives and one GEMM dh_{t-1} = dhz U^T; the weight gradients (dU = H^T dHZ,
 // dW = X^T dXZ) stay large TensorFlow MatMuls in the caller.
 //
-// Work is split by unit ranges ("chunks": the columns of every gate for those units), so a
-// chunk's gate maths needs only its own GEMM columns. Steps (forward) or step phases
+// Work is split between threads either by batch rows (each range of rows runs every step on
+// its own, with the whole U: no synchronization at all) or, when there are too few rows per
+// thread, by unit ranges ("chunks": the columns of every gate for those units, so a chunk's
+// gate maths needs only its own GEMM columns). Split by units, steps (forward) or step phases
 // (backward: gate derivatives, then the GEMM) are stages; every chunk of a stage may run on
 // any thread, a stage starts when the previous one is finished. Threads come from
 // TensorFlow's intra-op pool; the calling thread takes tickets too, so the loop finishes
@@ -173,8 +175,22 @@ void RunStaged(OpKernelContext* context, int64_t stages, int chunks,
   loop->WaitAll();
 }
 
-// How many unit chunks: about one per pool thread, when a step has enough work to share.
-int ChooseChunks(OpKernelContext* context, int64_t batch, int64_t units, int blocks) {
+// How the steps' work is shared between threads. By unit ranges ("chunks" of the units, the
+// columns of every gate for those units): every step needs the whole h_{t-1}, so all chunks
+// of a step finish before the next step starts (a barrier per step, two per backward step).
+// By batch rows: rows never read each other, so each range of rows runs all its steps on
+// one thread without any barrier, each with the whole U. Rows are chosen when every range
+// gets at least kMinSplitRows rows (small per-step GEMMs, where the barriers cost most: at
+// the ptb-small shape, 20 rows x 200 units, splitting units over two threads was only 1.35x
+// faster than one thread); LSTM_ZOO_KERNEL_SPLIT=rows or units forces one (benchmarks, tests).
+constexpr int64_t kMinSplitRows = 8;
+
+struct Split {
+  int chunks;
+  bool by_rows;
+};
+
+Split ChooseSplit(OpKernelContext* context, int64_t batch, int64_t units, int blocks) {
   const int threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
   const double flops = 2.0 * batch * units * units * blocks;
   int chunks = std::max(1, std::min(threads, 8));
@@ -182,9 +198,13 @@ int ChooseChunks(OpKernelContext* context, int64_t batch, int64_t units, int blo
   if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
     chunks = std::max(1, std::atoi(forced));
   }
-  // at least 16 units per chunk
-  chunks = static_cast<int>(std::min<int64_t>(chunks, std::max<int64_t>(1, units / 16)));
-  return chunks;
+  bool by_rows = batch / std::max(chunks, 1) >= kMinSplitRows;
+  if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_SPLIT")) {
+    by_rows = std::string(forced) == "rows";
+  }
+  // at least 16 units per unit chunk, at least one row per row range
+  const int64_t most = by_rows ? std::max<int64_t>(1, batch) : std::max<int64_t>(1, units / 16);
+  return {static_cast<int>(std::min<int64_t>(chunks, most)), by_rows};
 }
 
 struct Range {
@@ -199,6 +219,37 @@ Range ChunkRange(int64_t units, int chunks, int chunk) {
   const int64_t begin = std::min(units, per * chunk);
   const int64_t end = chunk == chunks - 1 ? units : std::min(units, begin + per);
   return {begin, end};
+}
+
+Range RowRange(int64_t rows, int chunks, int chunk) {
+  const int64_t per = (rows + chunks - 1) / chunks;
+  return {std::min(rows, per * chunk), std::min(rows, per * (chunk + 1))};
+}
+
+// The rows and units one chunk of a split works on.
+struct Part {
+  Range rows, units;
+};
+
+Part PartOf(const Split& split, int64_t batch, int64_t units, int chunk) {
+  if (split.by_rows) return {RowRange(batch, split.chunks, chunk), {0, units}};
+  return {{0, batch}, ChunkRange(units, split.chunks, chunk)};
+}
+
+// Runs step(t, chunk) for t in `order` (0..T-1 forward, or a backward order) over the
+// split: per row range one ticket with every step, or per step a stage of unit chunks.
+void RunSteps(OpKernelContext* context, const Split& split, int64_t steps, int phases,
+              const std::function<void(int64_t, int, int)>& step_phase) {
+  if (split.by_rows) {
+    RunStaged(context, 1, split.chunks, [&](int64_t, int chunk) {
+      for (int64_t s = 0; s < steps; ++s)
+        for (int phase = 0; phase < phases; ++phase) step_phase(s, phase, chunk);
+    });
+  } else {
+    RunStaged(context, steps * phases, split.chunks, [&](int64_t stage, int chunk) {
+      step_phase(stage / phases, static_cast<int>(stage % phases), chunk);
+    });
+  }
 }
 
 // ----------------------------------------------------------------------------- GEMM
@@ -308,8 +359,9 @@ struct GemmInput {
       }
     }
   }
-  const void* data() const {
-    return bf16 ? static_cast<const void*>(b16.data()) : static_cast<const void*>(f32.data());
+  const void* data(int64_t row = 0) const {
+    return bf16 ? static_cast<const void*>(b16.data() + row * cols)
+                : static_cast<const void*>(f32.data() + row * cols);
   }
 };
 
@@ -564,21 +616,28 @@ class ForwardOp : public OpKernel {
     if (cf && B * N > 0) std::copy(w.c0, w.c0 + B * N, cf);
     if (T == 0 || B == 0 || N == 0) return;
 
-    const int chunks = ChooseChunks(context, B, N, blocks);
-    // Per chunk: U's columns of every gate for the chunk's units, packed.
-    std::vector<std::unique_ptr<PackedGemm>> gemms(chunks);
-    std::vector<std::vector<float>> hz(chunks);
-    for (int k = 0; k < chunks; ++k) {
-      const Range r = ChunkRange(N, chunks, k);
+    const Split split = ChooseSplit(context, B, N, blocks);
+    // Per chunk: U's columns of every gate for its units, packed at the chunk's first step
+    // (on the thread that runs it), and the hz of its rows.
+    std::vector<std::unique_ptr<PackedGemm>> gemms(split.chunks);
+    std::vector<std::vector<float>> hz(split.chunks);
+    auto prepare = [&](int chunk, const Part& part) {
+      const Range r = part.units;
       const int64_t width = blocks * r.size();
-      std::vector<float> columns(static_cast<size_t>(N * width));
-      for (int64_t row = 0; row < N; ++row)
-        for (int g = 0; g < blocks; ++g)
-          std::copy(w.kernel + row * G + g * N + r.begin, w.kernel + row * G + g * N + r.end,
-                    columns.data() + row * width + g * r.size());
-      gemms[k] = std::make_unique<PackedGemm>(bf16_, B, width, N, columns.data(), width, false);
-      hz[k].assign(static_cast<size_t>(B * width + 2 * r.size()), 0.0f);  // + scratch
-    }
+      if (r.size() == N) {  // every unit: U as it is
+        gemms[chunk] =
+            std::make_unique<PackedGemm>(bf16_, part.rows.size(), G, N, w.kernel, G, false);
+      } else {
+        std::vector<float> columns(static_cast<size_t>(N * width));
+        for (int64_t row = 0; row < N; ++row)
+          for (int g = 0; g < blocks; ++g)
+            std::copy(w.kernel + row * G + g * N + r.begin, w.kernel + row * G + g * N + r.end,
+                      columns.data() + row * width + g * r.size());
+        gemms[chunk] = std::make_unique<PackedGemm>(bf16_, part.rows.size(), width, N,
+                                                    columns.data(), width, false);
+      }
+      hz[chunk].assign(static_cast<size_t>(part.rows.size() * width + 2 * r.size()), 0.0f);
+    };
     // h_in = h_{t-1} * dropout, double-buffered (step t reads one, writes the other).
     GemmInput h_in[2] = {GemmInput(bf16_, B, N), GemmInput(bf16_, B, N)};
     for (int64_t b = 0; b < B; ++b)
@@ -590,19 +649,22 @@ class ForwardOp : public OpKernel {
     float* gs = training_ ? gates->flat<float>().data() : nullptr;
     float* as = training_ && !lstm_family ? aux->flat<float>().data() : nullptr;
 
-    auto work = [&](int64_t t, int chunk) {
-      const Range r = ChunkRange(N, chunks, chunk);
+    auto step = [&](int64_t t, int /*phase*/, int chunk) {
+      const Part part = PartOf(split, B, N, chunk);
+      if (t == 0) prepare(chunk, part);
+      const Range r = part.units;
       const int64_t n = r.size();
       const int64_t width = blocks * n;
+      const int64_t rows = part.rows.size();
       float* out = hz[chunk].data();
-      gemms[chunk]->Run(h_in[t % 2].data(), N, out, width);
+      gemms[chunk]->Run(h_in[t % 2].data(part.rows.begin), N, out, width);
       GemmInput& next = h_in[(t + 1) % 2];
-      for (int64_t b = 0; b < B; ++b) {
+      for (int64_t b = part.rows.begin; b < part.rows.end; ++b) {
         RowPointers row;
         row.n = n;
         row.units = N;
         row.xz = w.xz + (t * B + b) * G + r.begin;
-        row.hz = out + b * width;
+        row.hz = out + (b - part.rows.begin) * width;
         row.rec_bias = w.rec_bias ? w.rec_bias + r.begin : nullptr;
         row.peepholes = w.peepholes ? w.peepholes + r.begin : nullptr;
         row.h = hf + b * N + r.begin;
@@ -610,15 +672,15 @@ class ForwardOp : public OpKernel {
         row.gates = gs ? gs + (t * B + b) * G + r.begin : nullptr;
         row.h_out = hs + (t * B + b) * N + r.begin;
         row.c_out = cs ? cs + (t * B + b) * N + r.begin : nullptr;
-        row.scratch = out + B * width;
-        row.scratch2 = out + B * width + n;
+        row.scratch = out + rows * width;
+        row.scratch2 = out + rows * width + n;
         row.aux = as ? as + (t * B + b) * N + r.begin : nullptr;
         row.real = w.mask == nullptr || w.mask[t * B + b] != 0.0f;
         ForwardRow(cell_, gs != nullptr, row);
         next.SetRow(b, r.begin, n, row.h, w.dropout ? w.dropout + b * N + r.begin : nullptr);
       }
     };
-    RunStaged(context, T, chunks, work);
+    RunSteps(context, split, T, 1, step);
   }
 
  private:
@@ -840,39 +902,49 @@ class BackwardOp : public OpKernel {
       return;
     }
 
-    const int chunks = ChooseChunks(context, B, N, blocks);
-    // dh_{t-1}[:, chunk] = dhz U^T[:, chunk]: U^T's columns u are U's rows u.
+    const Split split = ChooseSplit(context, B, N, blocks);
+    const int chunks = split.chunks;
+    // dh_{t-1}[rows, units] = dhz[rows] U^T[:, units]: U^T's columns u are U's rows u; packed
+    // at the chunk's first step.
     std::vector<std::unique_ptr<PackedGemm>> gemms(chunks);
     std::vector<std::vector<float>> dh_gemm(chunks);
-    for (int k = 0; k < chunks; ++k) {
-      const Range r = ChunkRange(N, chunks, k);
-      gemms[k] = std::make_unique<PackedGemm>(bf16_, B, r.size(), G, kernel + r.begin * G, G,
-                                              true);
-      dh_gemm[k].assign(static_cast<size_t>(B * r.size()), 0.0f);
-    }
     GemmInput dz16(bf16_, bf16_ ? B : 0, G);  // bf16 copy of dhz_t for the GEMM
     std::vector<float> direct(static_cast<size_t>(B * N), 0.0f);  // dh_{t-1} not through U
     std::vector<std::vector<float>> scratch(chunks, std::vector<float>(2 * N));
+    // Row ranges share every unit: each sums its own peephole gradients, added up after.
+    std::vector<std::vector<float>> d_peep_part(split.by_rows && d_peep ? chunks : 0,
+                                                std::vector<float>(3 * N, 0.0f));
 
-    // stage 2s: gate derivatives of step t = T-1-s; stage 2s+1: the GEMM into dh_{t-1}.
-    auto work = [&](int64_t stage, int chunk) {
-      const int64_t t = T - 1 - stage / 2;
-      const Range r = ChunkRange(N, chunks, chunk);
+    // per step s (t = T-1-s): phase 0 the gate derivatives, phase 1 the GEMM into dh_{t-1}.
+    auto step = [&](int64_t s, int phase, int chunk) {
+      const int64_t t = T - 1 - s;
+      const Part part = PartOf(split, B, N, chunk);
+      const Range r = part.units;
       const int64_t n = r.size();
-      if (stage % 2 == 1) {
-        const void* a = bf16_ ? dz16.data() : static_cast<const void*>(d_hz + t * B * G);
+      if (phase == 1) {
+        const void* a = bf16_ ? dz16.data(part.rows.begin)
+                              : static_cast<const void*>(d_hz + (t * B + part.rows.begin) * G);
         float* out = dh_gemm[chunk].data();
         gemms[chunk]->Run(a, G, out, n);
-        for (int64_t b = 0; b < B; ++b)
+        for (int64_t b = part.rows.begin; b < part.rows.end; ++b) {
+          const float* through = out + (b - part.rows.begin) * n;
 #pragma GCC ivdep
           for (int64_t j = 0; j < n; ++j) {
             const int64_t u = r.begin + j;
-            const float through_u = out[b * n + j] * (dropout ? dropout[b * N + u] : 1.0f);
+            const float through_u = through[j] * (dropout ? dropout[b * N + u] : 1.0f);
             dh[b * N + u] = through_u + direct[b * N + u];
           }
+        }
         return;
       }
-      for (int64_t b = 0; b < B; ++b) {
+      if (s == 0) {
+        gemms[chunk] = std::make_unique<PackedGemm>(bf16_, part.rows.size(), n, G,
+                                                    kernel + r.begin * G, G, true);
+        dh_gemm[chunk].assign(static_cast<size_t>(part.rows.size() * n), 0.0f);
+      }
+      float* d_peep_here = d_peep_part.empty() ? (d_peep ? d_peep + r.begin : nullptr)
+                                               : d_peep_part[chunk].data();
+      for (int64_t b = part.rows.begin; b < part.rows.end; ++b) {
         const int64_t row = t * B + b;
         const bool real = mask == nullptr || mask[row] != 0.0f;
         BackRow p{};
@@ -893,7 +965,7 @@ class BackwardOp : public OpKernel {
           p.c_prev = t > 0 ? c_seq + (row - B) * N + r.begin : c0 + b * N + r.begin;
         }
         p.peepholes = peep ? peep + r.begin : nullptr;
-        p.d_peepholes = d_peep ? d_peep + r.begin : nullptr;
+        p.d_peepholes = d_peep_here;
         p.scratch = scratch[chunk].data();
         if (!real) {  // a masked step: no gradient into it; dh and dc go straight back
 #pragma GCC ivdep
@@ -909,7 +981,9 @@ class BackwardOp : public OpKernel {
           for (int g = 0; g < blocks; ++g) dz16.SetRow(b, g * N + r.begin, n, p.dhz + g * N, nullptr);
       }
     };
-    RunStaged(context, 2 * T, chunks, work);
+    RunSteps(context, split, T, 2, step);
+    for (const auto& part : d_peep_part)
+      for (int64_t i = 0; i < 3 * N; ++i) d_peep[i] += part[i];
   }
 
  private:

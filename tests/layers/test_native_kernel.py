@@ -153,18 +153,23 @@ def test_native_equals_xla_with_initial_states_dropout_and_inference(name):
 
 @pytest.mark.parametrize("name", NATIVE_CELLS)
 def test_work_split_over_threads_does_not_change_results(name, monkeypatch):
-    """72 units over 1, 2 and 3 unit ranges (uneven, not multiples of 16), batch 64."""
-    x = random_inputs((64, 6, 8), seed=5)
+    """72 units over 1, 2 and 3 unit ranges (uneven, not multiples of 16), and batch 61 over
+    1, 2, 3 and 8 row ranges (uneven; the last of 8 ranges has 5 rows)."""
+    x = random_inputs((61, 6, 8), seed=5)
     layer = _built(name, 72, x)
-    mask = _mask(64, 6, seed=4)
+    mask = _mask(61, 6, seed=4)
     results = []
-    for threads in ("1", "2", "3"):
+    for split, threads in [("units", "1"), ("units", "2"), ("units", "3")] + [
+        ("rows", n) for n in ("1", "2", "3", "8")
+    ]:
+        monkeypatch.setenv("LSTM_ZOO_KERNEL_SPLIT", split)
         monkeypatch.setenv("LSTM_ZOO_KERNEL_THREADS", threads)
         results.append(_run(layer, x, mask=mask))
     for other in results[1:]:
         for a, e in zip(other, results[0]):
             _assert_close(a, e)
     monkeypatch.delenv("LSTM_ZOO_KERNEL_THREADS")
+    monkeypatch.delenv("LSTM_ZOO_KERNEL_SPLIT")
     xla = _run(layer, x, mask=mask, native=False)
     for a, e in zip(results[1], xla):
         np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
