@@ -6,7 +6,8 @@ What is measured. For each pipeline and each layer name (a recurrent-layer regis
 `cell=` argument of the factories) a fresh model is built with the same seed and trained with
 `model.fit(train_batches, epochs=2, verbose=0)` on the same batches (a fresh tf.data pipeline
 with the same shuffle seed, no validation). A Keras callback takes a `time.perf_counter()`
-timestamp at `on_epoch_begin` and `on_epoch_end`: epoch 1 includes tracing the train step and
+timestamp (and the process's CPU seconds, `time.process_time()`) at `on_epoch_begin` and
+`on_epoch_end`: epoch 1 includes tracing the train step and
 every XLA compilation it causes, epoch 2 is the steady state (plus compilations for shapes
 epoch 1 did not see). XLA compilations are counted from the HLO dumps TensorFlow writes, one
 `*.before_optimizations.txt` per compilation, into a temporary `--xla_dump_to` folder (set in
@@ -537,8 +538,13 @@ def _torch_language_model(vocab_size, preset):
 
 # ---------------------------------------------------------------- timing
 class EpochClock(keras.callbacks.Callback):
-    """Seconds, XLA compilations (None without a counter) and train-step tracings of every
-    epoch of a fit.
+    """Seconds, process CPU seconds, XLA compilations (None without a counter) and
+    train-step tracings of every epoch of a fit.
+
+    The CPU seconds (`time.process_time()`: every thread of the process, user + system) do
+    not grow while the process waits: an epoch whose wall time jumps while its CPU seconds
+    stay put waited on something outside the computation (on the 2-vCPU VM of 2026-12-07,
+    whole seconds with both vCPUs idle in the middle of epochs, 2-35 s at a time).
 
     Args:
         counter: an `XlaCompilationCounter` or None.
@@ -548,23 +554,25 @@ class EpochClock(keras.callbacks.Callback):
     def __init__(self, counter=None, traces=None):
         super().__init__()
         self.counter, self.traces = counter, traces if traces is not None else []
-        self.seconds, self.compilations, self.tracings = [], [], []
+        self.seconds, self.cpu_seconds, self.compilations, self.tracings = [], [], [], []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._compiled = None if self.counter is None else self.counter.count()
         self._traced = len(self.traces)
         self._started = time.perf_counter()
+        self._cpu_started = time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._started)
+        self.cpu_seconds.append(time.process_time() - self._cpu_started)
         if self.counter is not None:
             self.compilations.append(self.counter.count() - self._compiled)
         self.tracings.append(len(self.traces) - self._traced)
 
 
 def time_keras(pipeline, cell, epochs, counter):
-    """A fresh model with `cell`: {epoch_s, xla_compilations, train_step_tracings, fit_s,
-    final_loss}."""
+    """A fresh model with `cell`: {epoch_s, epoch_cpu_s, xla_compilations,
+    train_step_tracings, fit_s, final_loss}."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(pipeline.args.seed)
     data = pipeline.train_dataset()
@@ -587,6 +595,7 @@ def time_keras(pipeline, cell, epochs, counter):
     )
     return {
         "epoch_s": clock.seconds,
+        "epoch_cpu_s": clock.cpu_seconds,
         "xla_compilations": None if counter is None else clock.compilations,
         "train_step_tracings": clock.tracings,
         "fit_s": time.perf_counter() - started,
@@ -595,22 +604,28 @@ def time_keras(pipeline, cell, epochs, counter):
 
 
 def time_torch(pipeline, epochs):
-    """torch's peer of the model over the same batches: {epoch_s, fit_s}."""
+    """torch's peer of the model over the same batches: {epoch_s, epoch_cpu_s, fit_s}."""
     import torch
 
     keras.utils.set_random_seed(pipeline.args.seed)
     torch.manual_seed(pipeline.args.seed)
     data = pipeline.train_dataset()
     train_batch, begin_epoch = pipeline.torch_peer()
-    seconds = []
+    seconds, cpu_seconds = [], []
     started = time.perf_counter()
     for _ in range(epochs):
         begin_epoch()
-        epoch_started = time.perf_counter()
+        epoch_started, cpu_started = time.perf_counter(), time.process_time()
         for x, y in data:
             train_batch(x, y)
         seconds.append(time.perf_counter() - epoch_started)
-    return {"epoch_s": seconds, "xla_compilations": None, "fit_s": time.perf_counter() - started}
+        cpu_seconds.append(time.process_time() - cpu_started)
+    return {
+        "epoch_s": seconds,
+        "epoch_cpu_s": cpu_seconds,
+        "xla_compilations": None,
+        "fit_s": time.perf_counter() - started,
+    }
 
 
 def batch_statistics(pipeline, epochs):
@@ -692,13 +707,16 @@ def print_pipeline(result, epochs):
 
 
 def run_summary(row):
-    """One line: each epoch's seconds, XLA compilations and train-step tracings."""
+    """One line: each epoch's seconds, CPU seconds, XLA compilations and train-step
+    tracings."""
     epochs = len(row["epoch_s"])
     counts = row["xla_compilations"] or ["-"] * epochs
     tracings = row.get("train_step_tracings") or ["-"] * epochs
+    cpu = row.get("epoch_cpu_s") or [None] * epochs
     return ", ".join(
-        f"epoch {e} {s:.1f} s ({c} XLA compilations, {t} train-step tracings)"
-        for e, (s, c, t) in enumerate(zip(row["epoch_s"], counts, tracings), start=1)
+        f"epoch {e} {s:.1f} s ({'' if u is None else f'CPU {u:.1f} s, '}{c} XLA compilations, "
+        f"{t} train-step tracings)"
+        for e, (s, u, c, t) in enumerate(zip(row["epoch_s"], cpu, counts, tracings), start=1)
     )
 
 
