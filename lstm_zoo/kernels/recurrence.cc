@@ -180,10 +180,11 @@ void RunStaged(OpKernelContext* context, int64_t stages, int chunks,
 // of a step finish before the next step starts (a barrier per step, two per backward step).
 // By batch rows: rows never read each other, so each range of rows runs all its steps on
 // one thread without any barrier, each with the whole U. Rows are chosen when every range
-// gets at least kMinSplitRows rows (small per-step GEMMs, where the barriers cost most: at
-// the ptb-small shape, 20 rows x 200 units, splitting units over two threads was only 1.35x
-// faster than one thread); LSTM_ZOO_KERNEL_SPLIT=rows or units forces one (benchmarks, tests).
-constexpr int64_t kMinSplitRows = 8;
+// gets at least kMinSplitRows rows: measured on a 2-vCPU Zen 1 (same process, alternating),
+// 32 rows x 100 units (a tagger's batch) train +8 % and infer +10 % by rows, 64 x 256 equal
+// or +3 %, but 20 x 200 (ptb-small: 10 rows per thread, where MKL's GEMM is least
+// efficient) infer -5 %. LSTM_ZOO_KERNEL_SPLIT=rows or units forces one (benchmarks, tests).
+constexpr int64_t kMinSplitRows = 16;
 
 struct Split {
   int chunks;
