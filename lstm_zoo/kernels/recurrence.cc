@@ -183,8 +183,12 @@ void RunStaged(OpKernelContext* context, int64_t stages, int chunks,
 // gets at least kMinSplitRows rows: measured on a 2-vCPU Zen 1 (same process, alternating),
 // 32 rows x 100 units (a tagger's batch) train +8 % and infer +10 % by rows, 64 x 256 equal
 // or +3 %, but 20 x 200 (ptb-small: 10 rows per thread, where MKL's GEMM is least
-// efficient) infer -5 %. LSTM_ZOO_KERNEL_SPLIT=rows or units forces one (benchmarks, tests).
+// efficient) infer -5 %. Every row range reads the whole U each step, so rows are also
+// limited to U of at most kMaxRowSplitKernel floats (1 MiB): at 512 units (4 MiB) rows were
+// 2-5 % slower, at 1,024 units (16 MiB) 6-10 % slower than unit ranges.
+// LSTM_ZOO_KERNEL_SPLIT=rows or units forces one (benchmarks, tests).
 constexpr int64_t kMinSplitRows = 16;
+constexpr int64_t kMaxRowSplitKernel = int64_t{1} << 18;
 
 struct Split {
   int chunks;
@@ -199,7 +203,8 @@ Split ChooseSplit(OpKernelContext* context, int64_t batch, int64_t units, int bl
   if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
     chunks = std::max(1, std::atoi(forced));
   }
-  bool by_rows = batch / std::max(chunks, 1) >= kMinSplitRows;
+  bool by_rows = batch / std::max(chunks, 1) >= kMinSplitRows &&
+                 units * units * blocks <= kMaxRowSplitKernel;
   if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_SPLIT")) {
     by_rows = std::string(forced) == "rows";
   }
