@@ -556,7 +556,7 @@ class PauseWatch:
 
     def __init__(self, tick=0.02, threshold=0.5):
         self.tick, self.threshold = tick, threshold
-        self._paused, self._gaps = 0.0, []
+        self._paused = 0.0
         self._lock = threading.Lock()
         threading.Thread(target=self._watch, name="pause-watch", daemon=True).start()
 
@@ -568,7 +568,6 @@ class PauseWatch:
             if now - last > self.threshold:
                 with self._lock:
                     self._paused += now - last - self.tick
-                    self._gaps.append(now - last)
             last = now
 
     def paused(self):
@@ -587,7 +586,7 @@ class EpochClock(keras.callbacks.Callback):
     The CPU seconds (`time.process_time()`: every thread of the process, user + system) do
     not grow while the process waits: an epoch whose wall time jumps while its CPU seconds
     stay put waited on something outside the computation (on the 2-vCPU VM of 2026-12-07,
-    whole seconds with both vCPUs idle in the middle of epochs, 2-35 s at a time).
+    whole seconds with both vCPUs idle in the middle of epochs, 2-40 s at a time).
 
     Args:
         counter: an `XlaCompilationCounter` or None.

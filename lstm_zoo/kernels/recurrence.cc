@@ -1029,9 +1029,9 @@ class ProjectionOp : public OpKernel {
     int chunks = std::max(1, std::min(threads, 8));
     if (2.0 * m * n * k < 4.0e6) chunks = 1;
     chunks = static_cast<int>(std::min<int64_t>(chunks, std::max<int64_t>(1, m / 8)));
-    const int64_t per = (m + chunks - 1) / chunks;
     RunStaged(context, 1, chunks, [&](int64_t, int chunk) {
-      const int64_t begin = std::min(m, chunk * per), end = std::min(m, begin + per);
+      const Range rows = RowRange(m, chunks, chunk);
+      const int64_t begin = rows.begin, end = rows.end;
       if (begin == end) return;
       for (int64_t row = begin; row < end; ++row) {
         if (bp) {
