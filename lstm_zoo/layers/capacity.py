@@ -6,13 +6,16 @@ number of steps as a runtime trip count (no padded step is computed; padded batc
 computed and dropped, and their gradients are zero).
 
     time capacity:  1 for one step (generation), else the next of 8, 16, 32, ..., 2^k >= T
-    batch capacity: the next of 1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, ... >= B
-                    (up to 64 also 3/4 of the powers of two: at most a third of the rows are
-                    padding; above 64 powers of two only, so that the many row counts of a
-                    character encoder, one row per word, meet fewer programs)
+    batch capacity: the next of 1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256 >= B, and
+                    above 256 the next multiple of 256 (up to 64 also 3/4 of the powers of
+                    two: at most a third of the rows are padding)
+    chunk rows:     the rows one compiled program runs: the batch capacity up to 256, else
+                    256 (a batch of n * 256 rows runs as n chunks of 256, one after another,
+                    through the same program: rows never read each other)
 
 Lengths 1-512 meet 8 time capacities (1, 8, 16, 32, 64, 128, 256, 512); a pipeline of full
-batches plus one partial last batch meets at most 2 batch capacities.
+batches plus one partial last batch meets at most 2 chunk sizes, and any batch above 256
+rows (a character encoder's one row per word: hundreds of different counts) meets one.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 MIN_TIME_CAPACITY = 8
+MAX_CHUNK_ROWS = 256
 
 
 def next_power_of_two(n):
@@ -37,9 +41,17 @@ def time_capacity(steps):
 
 
 def batch_capacity(batch):
-    """The padded batch size the loops are compiled for, for `batch` real rows."""
+    """The padded batch size for `batch` real rows: a whole number of `chunk_rows` chunks."""
     batch = tf.maximum(tf.cast(batch, tf.int32), 1)
     power = next_power_of_two(batch)
     three_quarters = power // 4 * 3
     finer = tf.logical_and(tf.logical_and(power >= 8, power <= 64), batch <= three_quarters)
-    return tf.where(finer, three_quarters, power)
+    chunks = (batch + MAX_CHUNK_ROWS - 1) // MAX_CHUNK_ROWS
+    return tf.where(
+        batch > MAX_CHUNK_ROWS, chunks * MAX_CHUNK_ROWS, tf.where(finer, three_quarters, power)
+    )
+
+
+def chunk_rows(batch):
+    """The batch rows one compiled loop runs, for `batch` real rows (see the module doc)."""
+    return tf.minimum(batch_capacity(batch), MAX_CHUNK_ROWS)

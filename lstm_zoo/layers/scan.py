@@ -45,7 +45,7 @@ import functools
 import tensorflow as tf
 
 from lstm_zoo.kernels.recurrence import eligible, native_recurrence
-from lstm_zoo.layers.capacity import batch_capacity, time_capacity
+from lstm_zoo.layers.capacity import batch_capacity, chunk_rows, time_capacity
 
 
 def _read(value):
@@ -76,6 +76,18 @@ def _stack_previous(initial, stacked):
     return tf.concat([initial[tf.newaxis], stacked[:-1]], axis=0)
 
 
+def _in_xla_context():
+    from tensorflow.python.ops import control_flow_util
+
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+# The batch-row axis of each top-level argument and output of the compiled loops (`_run`).
+_SUMMED = "summed"
+_FORWARD_ROWS = (1, None, None, 0, None, 1, 0, None) + (1, 1, 0)
+_BACKWARD_ROWS = (1, 0, 1, None, None, 0, None, 1, 1, 1, 0, None) + (1, 1, 0)
+
+
 class _Padding:
     """Pads [time, rows, ...] and [rows, ...] tensors to the loop's capacity and back.
 
@@ -89,6 +101,27 @@ class _Padding:
         if enabled:
             self.time_capacity = time_capacity(steps)
             self.batch_capacity = batch_capacity(batch)
+            self.chunk_rows = chunk_rows(batch)
+            self.chunks = self.batch_capacity // self.chunk_rows
+
+    def to_chunks(self, x, axis):
+        """A padded tensor whose rows are on `axis` -> [chunks, ...] of `chunk_rows` batch rows
+        each (of every direction: [..., directions * chunk rows, ...])."""
+        shape = tf.shape(x)
+        split = [shape[:axis], [self.directions, self.chunks, self.chunk_rows], shape[axis + 1 :]]
+        x = tf.reshape(x, tf.concat(split, 0))  # [..., directions, chunks, chunk rows, ...]
+        rank = x.shape.rank
+        x = tf.transpose(x, [axis + 1, *range(axis + 1), *range(axis + 2, rank)])
+        return tf.reshape(x, tf.concat([[self.chunks], shape[:axis], [-1], shape[axis + 1 :]], 0))
+
+    def from_chunks(self, x, axis):
+        """The inverse of `to_chunks`: [chunks, ...] (rows on axis + 1) -> rows on `axis`."""
+        shape = tf.shape(x)
+        split = [shape[: axis + 1], [self.directions, self.chunk_rows], shape[axis + 2 :]]
+        x = tf.reshape(x, tf.concat(split, 0))  # [chunks, ..., directions, chunk rows, ...]
+        rank = x.shape.rank
+        x = tf.transpose(x, [*range(1, axis + 2), 0, *range(axis + 2, rank)])
+        return tf.reshape(x, tf.concat([shape[1 : axis + 1], [-1], shape[axis + 2 :]], 0))
 
     def _split_rows(self, x, lead):
         shape = tf.shape(x)
@@ -152,6 +185,18 @@ class _ShapeRelaxedFunction:
         self._traced = {}
 
     def __call__(self, *args):
+        function, tensors = self._function_for(args)
+        return function(*tensors)
+
+    def output_dtypes(self, *args):
+        """The nested structure of what a call with `args` returns: each output's dtype, None
+        where it returns None (from the trace; nothing runs)."""
+        function, _ = self._function_for(args)
+        outputs = function.get_concrete_function().structured_outputs
+        return tf.nest.map_structure(lambda o: None if o is None else o.dtype, outputs)
+
+    def _function_for(self, args):
+        """(the traced function for this argument pattern, the present arguments as tensors)."""
         leaves = tf.nest.flatten(args)
         present = [leaf is not None for leaf in leaves]
         tensors = [tf.convert_to_tensor(leaf) for leaf in leaves if leaf is not None]
@@ -161,7 +206,7 @@ class _ShapeRelaxedFunction:
         )
         if key not in self._traced:
             self._traced[key] = self._trace(args, present, tensors)
-        return self._traced[key](*tensors)
+        return self._traced[key], tensors
 
     def _trace(self, structure, present, tensors):
         def flat_fn(*flat):
@@ -288,7 +333,9 @@ class FusedScan:
                 weights,
             )
             forward = self._forward if training else self._forward_inference
-            seqs, saved, finals = forward(*padded, mask, dropout_p, steps)
+            seqs, saved, finals = self._run(
+                forward, padding, (*padded, mask, dropout_p, steps), _FORWARD_ROWS
+            )
             h_seq = padding.unpad_sequence(seqs[0])
             finals = [padding.unpad_rows(f) for f in finals]
 
@@ -296,7 +343,9 @@ class FusedScan:
                 if training:
                     seqs_, saved_ = seqs, saved
                 else:  # recompute the loop that stores what the backward needs
-                    seqs_, saved_, _ = self._forward(*padded, mask, dropout_p, steps)
+                    seqs_, saved_, _ = self._run(
+                        self._forward, padding, (*padded, mask, dropout_p, steps), _FORWARD_ROWS
+                    )
                 return self._gradients(
                     d_h_seq, d_finals, padded, states0, seqs_, saved_, mask, dropout_p, padding
                 )
@@ -320,20 +369,12 @@ class FusedScan:
             for d, s0 in zip(d_finals, states0_p)
         ]
         backward = self._backward if self.cell.hand_written_backward else self._autodiff_backward
-        d_xz, d_hz, d_states0, d_extra = backward(
-            d_h_seq,
-            d_finals,
-            xz_p,
-            kernel,
-            rec_bias,
-            states0_p,
-            weights,
-            seqs,
-            saved,
-            mask,
-            dropout_p,
-            padding.steps,
-        )
+        args = (d_h_seq, d_finals, xz_p, kernel, rec_bias, states0_p, weights, seqs, saved)
+        args += (mask, dropout_p, padding.steps)
+        # extra-weight gradients: per row, except the autodiff loop's of a single direction
+        summed_extra = not self.cell.hand_written_backward and self.directions == 1
+        rows = _BACKWARD_ROWS + (_SUMMED if summed_extra else 0,)
+        d_xz, d_hz, d_states0, d_extra = self._run(backward, padding, args, rows)
         d_hz = padding.unpad_sequence(d_hz) if d_hz is not None else None
         d_xz = padding.unpad_sequence(d_xz) if d_xz is not None else d_hz
         d_states0 = [padding.unpad_rows(d) for d in d_states0]
@@ -350,6 +391,57 @@ class FusedScan:
         if rec_bias is not None:
             grads.append(self._per_direction_sum(tf.reduce_sum(d_hz, axis=0), rec_bias))
         return grads
+
+    def _run(self, loop, padding, args, rows):
+        """loop(*args) on padded inputs; a batch of several chunks (`capacity.chunk_rows`) runs
+        chunk by chunk through the one program compiled for a chunk.
+
+        `rows` gives, for the top-level arguments and then the top-level outputs, the axis of
+        their batch rows: None for an argument shared by all rows (weights, the step count),
+        `_SUMMED` for an output summed over the rows (the chunks' values are added).
+        """
+        if not padding.enabled or _in_xla_context():
+            return loop(*args)  # inside one XLA program every shape is compiled anyway
+        arg_rows, out_rows = rows[: len(args)], rows[len(args) :]
+        leaves = [
+            (leaf, axis) for arg, axis in zip(args, arg_rows) for leaf in tf.nest.flatten(arg)
+        ]
+        dtypes = loop.output_dtypes(*args)
+        out_axes = [
+            axis
+            for out, axis in zip(dtypes, out_rows)
+            for d in tf.nest.flatten(out)
+            if d is not None
+        ]
+
+        def present(outputs):
+            return [o for o in tf.nest.flatten(outputs) if o is not None]
+
+        def whole():
+            return present(loop(*args))
+
+        def by_chunks():
+            chunked = [
+                padding.to_chunks(t, a) for t, a in leaves if a is not None and t is not None
+            ]
+
+            def one_chunk(chunk):
+                chunk = iter(chunk)
+                rebuilt = [t if (a is None or t is None) else next(chunk) for t, a in leaves]
+                return present(loop(*tf.nest.pack_sequence_as(args, rebuilt)))
+
+            signature = [tf.TensorSpec(None, d) for d in present(dtypes)]
+            stacked = tf.map_fn(one_chunk, chunked, fn_output_signature=signature)
+            return [
+                tf.reduce_sum(o, axis=0) if a is _SUMMED else padding.from_chunks(o, a)
+                for o, a in zip(stacked, out_axes)
+            ]
+
+        flat = tf.cond(padding.chunks > 1, by_chunks, whole)
+        flat = iter(flat if isinstance(flat, (list, tuple)) else [flat])
+        return tf.nest.pack_sequence_as(
+            dtypes, [None if d is None else next(flat) for d in tf.nest.flatten(dtypes)]
+        )
 
     def _kernel_gradient(self, prev_h, d_hz, kernel):
         """dU = sum over steps and rows of h_{t-1}^T dhz_t, per direction."""

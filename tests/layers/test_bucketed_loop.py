@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from lstm_zoo.layers import LSTM
-from lstm_zoo.layers.capacity import batch_capacity, time_capacity
+from lstm_zoo.layers.capacity import MAX_CHUNK_ROWS, batch_capacity, chunk_rows, time_capacity
 from lstm_zoo.layers.scan import FusedScan
 from tests.helpers import random_inputs, zoo_cell_names, zoo_layer
 
@@ -41,6 +41,17 @@ def test_capacities_are_few_and_cover_every_size():
     ]
     assert all(2 * int(batch_capacity(b)) <= 3 * b for b in range(1, 65))  # <= 1/3 padding
     assert all(int(batch_capacity(b)) < 2 * b for b in range(65, 2000))
+
+
+def test_batches_above_one_chunk_are_whole_chunks_of_one_size():
+    assert MAX_CHUNK_ROWS == 256
+    batches = (128, 129, 256, 257, 511, 512, 513, 1000)
+    assert [int(batch_capacity(b)) for b in batches] == [128, 256, 256, 512, 512, 512, 768, 1024]
+    assert [int(chunk_rows(b)) for b in batches] == [128, 256, 256, 256, 256, 256, 256, 256]
+    # every batch of 1..4096 rows: a whole number of chunks, and above 256 one chunk size
+    sizes = {int(chunk_rows(b)) for b in range(257, 4097)}
+    assert sizes == {256}
+    assert all(int(batch_capacity(b)) % int(chunk_rows(b)) == 0 for b in range(1, 4097))
 
 
 def _mask(batch, steps):
@@ -93,7 +104,9 @@ def _bucketed_and_exact(layer_class, x, **kwargs):
 
 
 CASES = [  # (steps, batch, go_backwards): lengths 1, 2, 7, 64, 65, 300 and batches 1, 3, 64
+    # (and 600: three chunks of 256 rows, the last with 88 real rows)
     (1, 1, False),
+    (7, 600, True),
     (2, 3, True),
     (7, 1, True),
     (7, 64, False),
@@ -123,6 +136,101 @@ def test_every_cell_bucketed_equals_exact(name):
     mask = _mask(5, 11)
     for a, e in zip(_run(bucketed, x, mask), _run(exact, x, mask)):
         np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["peephole", "mut1"])  # hand-written and autodiff backward
+def test_a_batch_of_several_chunks_equals_the_exact_shape_loop(name):
+    x = random_inputs((530, 5, 4), seed=3)  # 3 chunks of 256 rows
+    bucketed, exact = _bucketed_and_exact(LAYERS[name], x, go_backwards=True)
+    mask = _mask(530, 5)
+    for a, e in zip(_run(bucketed, x, mask), _run(exact, x, mask)):
+        np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
+
+
+def _scan_two_directions(scan, xz, kernel, states, mask):
+    with tf.GradientTape() as tape:
+        tape.watch([xz, kernel, *states])
+        h_seq, finals = scan(xz, states, kernel, None, [], mask=mask, training=True)
+        weights = tf.sin(tf.reshape(tf.range(tf.size(h_seq), dtype=h_seq.dtype), h_seq.shape))
+        loss = tf.reduce_sum(h_seq * weights) + sum(tf.reduce_sum(f * f) for f in finals)
+    grads = tape.gradient(loss, [xz, kernel, *states])
+    return [t.numpy() for t in (h_seq, *finals, *grads)]
+
+
+def test_two_directions_in_several_chunks_equal_the_exact_shape_loop():
+    """A fused bidirectional loop (rows direction-major) over 300 batch rows: 2 chunks."""
+    layer = LSTM(6)
+    layer(tf.zeros([1, 1, 4]))
+    steps, batch, units = 9, 300, 6
+    rng = np.random.RandomState(4)
+    xz = tf.constant(rng.normal(size=(steps, 2 * batch, 4 * units)).astype("float32"))
+    kernel = tf.constant(rng.normal(scale=0.4, size=(2, units, 4 * units)).astype("float32"))
+    states = [tf.constant(rng.normal(size=(2 * batch, units)).astype("float32")) for _ in "hc"]
+    mask = tf.constant(np.concatenate([_mask(batch, steps), _mask(batch, steps)[::-1]]).T)
+    results = [
+        _scan_two_directions(
+            FusedScan(layer.cell, directions=2, bucketed=b, use_native=False),
+            xz,
+            kernel,
+            states,
+            mask,
+        )
+        for b in (True, False)
+    ]
+    for a, e in zip(*results):
+        np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
+
+
+_CHUNK_COUNT_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, tempfile
+    folder = tempfile.mkdtemp()
+    os.environ["XLA_FLAGS"] = f"--xla_dump_to={folder} --xla_dump_hlo_as_text"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import json
+    import numpy as np
+    import tensorflow as tf
+    from lstm_zoo.layers import Bidirectional, recurrent_layer
+    from lstm_zoo.xla_compilations import XlaCompilationCounter
+
+    with XlaCompilationCounter(folder, owned=True) as counter:
+        counter.verify()
+        start = counter.count()
+        layer = Bidirectional(recurrent_layer(sys.argv[1], 4))  # a character encoder's shape
+        rng = np.random.RandomState(0)
+        for rows in (257, 300, 431, 512, 513, 640, 777, 900, 1000, 1234):  # words per batch
+            x = tf.constant(rng.normal(size=(rows, 3 + rows % 5, 3)).astype("float32"))
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+            tape.gradient(y, [x, *layer.trainable_weights])
+            layer(x, training=False)
+        print(json.dumps(counter.modules()[start:]))
+    """
+)
+
+
+@pytest.mark.parametrize("name", ["zoo_lstm", "mut1"])  # hand-written and autodiff backward
+def test_ten_batch_sizes_above_one_chunk_compile_one_program_per_loop(name):
+    """10 row counts from 257 to 1,234 (lengths 3..7: one time capacity) on the XLA loop: each
+    loop of each direction compiles once (chunks of 256 rows); capacities that grew with the
+    rows (powers of two) compiled 3, and one per row count before capacities compiled 10."""
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "LSTM_ZOO_KERNEL": "xla"}
+    result = subprocess.run(
+        [sys.executable, "-c", _CHUNK_COUNT_SCRIPT, name],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    names = json.loads(result.stdout.strip().splitlines()[-1])
+    for kind in ("forward", "backward", "inference"):
+        modules = [n for n in names if f"{kind}_loop" in n]
+        assert 0 < len(modules) <= 2, (kind, modules)  # one per direction
+    assert len([n for n in names if "_loop" in n]) <= 6, names
 
 
 _COUNT_SCRIPT = textwrap.dedent(
