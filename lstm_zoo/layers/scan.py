@@ -45,7 +45,7 @@ import functools
 import tensorflow as tf
 
 from lstm_zoo.kernels.recurrence import eligible, native_recurrence
-from lstm_zoo.layers.capacity import batch_capacity, chunk_rows, time_capacity
+from lstm_zoo.layers.capacity import batch_capacity, chunk_limit, chunk_rows, time_capacity
 
 
 def _read(value):
@@ -100,8 +100,9 @@ class _Padding:
         self.enabled = enabled
         if enabled:
             self.time_capacity = time_capacity(steps)
-            self.batch_capacity = batch_capacity(batch)
-            self.chunk_rows = chunk_rows(batch)
+            limit = chunk_limit()
+            self.batch_capacity = batch_capacity(batch, limit)
+            self.chunk_rows = chunk_rows(batch, limit)
             self.chunks = self.batch_capacity // self.chunk_rows
 
     def to_chunks(self, x, axis):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lstm_zoo.layers import LSTM
-from lstm_zoo.layers.capacity import MAX_CHUNK_ROWS, batch_capacity, chunk_rows, time_capacity
+from lstm_zoo.layers import LSTM, capacity
+from lstm_zoo.layers.capacity import batch_capacity, chunk_rows, time_capacity
 from lstm_zoo.layers.scan import FusedScan
 from tests.helpers import random_inputs, zoo_cell_names, zoo_layer
 
@@ -21,8 +21,8 @@ LAYERS = {name: functools.partial(zoo_layer, name) for name in zoo_cell_names()}
 
 def test_capacities_are_few_and_cover_every_size():
     lengths = np.arange(1, 513)
-    capacities = [int(time_capacity(n)) for n in lengths]
-    assert all(c >= n for c, n in zip(capacities, lengths))
+    capacities = time_capacity(lengths).numpy()  # elementwise over a vector of lengths
+    assert np.all(capacities >= lengths)
     assert sorted(set(capacities)) == [1, 8, 16, 32, 64, 128, 256, 512]
     batches = (1, 2, 3, 5, 9, 13, 20, 32, 33, 49, 64, 65)
     assert [int(batch_capacity(b)) for b in batches] == [
@@ -39,19 +39,34 @@ def test_capacities_are_few_and_cover_every_size():
         64,
         128,
     ]
-    assert all(2 * int(batch_capacity(b)) <= 3 * b for b in range(1, 65))  # <= 1/3 padding
-    assert all(int(batch_capacity(b)) < 2 * b for b in range(65, 2000))
+    small, large = np.arange(1, 65), np.arange(65, 2000)
+    assert np.all(2 * batch_capacity(small).numpy() <= 3 * small)  # <= 1/3 padding
+    assert np.all(batch_capacity(large).numpy() < 2 * large)
 
 
 def test_batches_above_one_chunk_are_whole_chunks_of_one_size():
-    assert MAX_CHUNK_ROWS == 256
+    assert capacity.chunk_limit() == capacity.CPU_CHUNK_ROWS == 256  # no GPU in these tests
     batches = (128, 129, 256, 257, 511, 512, 513, 1000)
     assert [int(batch_capacity(b)) for b in batches] == [128, 256, 256, 512, 512, 512, 768, 1024]
     assert [int(chunk_rows(b)) for b in batches] == [128, 256, 256, 256, 256, 256, 256, 256]
     # every batch of 1..4096 rows: a whole number of chunks, and above 256 one chunk size
-    sizes = {int(chunk_rows(b)) for b in range(257, 4097)}
-    assert sizes == {256}
-    assert all(int(batch_capacity(b)) % int(chunk_rows(b)) == 0 for b in range(1, 4097))
+    every = tf.range(1, 4097)  # the functions work elementwise on a vector of batch sizes
+    capacities, chunks = batch_capacity(every).numpy(), chunk_rows(every).numpy()
+    assert set(chunks[256:]) == {256}
+    assert np.all(capacities % chunks == 0) and np.all(capacities >= every.numpy())
+    # where a GPU or TPU is visible: powers of two up to 1,024 rows, then chunks of 1,024
+    limit = capacity.ACCELERATOR_CHUNK_ROWS
+    batches = (256, 257, 512, 513, 1024, 1025, 3000)
+    assert [int(batch_capacity(b, limit)) for b in batches] == [
+        256,
+        512,
+        512,
+        1024,
+        1024,
+        2048,
+        3072,
+    ]
+    assert [int(chunk_rows(b, limit)) for b in batches] == [256, 512, 512, 1024, 1024, 1024, 1024]
 
 
 def _mask(batch, steps):
