@@ -76,10 +76,17 @@ def _stack_previous(initial, stacked):
     return tf.concat([initial[tf.newaxis], stacked[:-1]], axis=0)
 
 
-def _in_xla_context():
+def _chunks_apply():
+    """Whether a call traced now may split its batch into chunks: not inside one XLA program
+    (which compiles its every shape anyway), and not while a SavedModel is written (the
+    chunked branch doubled the export time of the task models; a served model keeps the
+    batch capacities)."""
     from tensorflow.python.ops import control_flow_util
+    from tensorflow.python.saved_model import save_context
 
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+    if save_context.in_save_context():
+        return False
+    return not control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 # The batch-row axis of each top-level argument and output of the compiled loops (`_run`).
@@ -401,8 +408,8 @@ class FusedScan:
         their batch rows: None for an argument shared by all rows (weights, the step count),
         `_SUMMED` for an output summed over the rows (the chunks' values are added).
         """
-        if not padding.enabled or _in_xla_context():
-            return loop(*args)  # inside one XLA program every shape is compiled anyway
+        if not padding.enabled or not _chunks_apply():
+            return loop(*args)
         arg_rows, out_rows = rows[: len(args)], rows[len(args) :]
         leaves = [
             (leaf, axis) for arg, axis in zip(args, arg_rows) for leaf in tf.nest.flatten(arg)
