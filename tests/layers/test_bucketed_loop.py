@@ -2,6 +2,7 @@
 bounded number of XLA compilations over a pipeline of many lengths."""
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -196,33 +197,52 @@ def test_two_directions_in_several_chunks_equal_the_exact_shape_loop():
         np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
 
 
-_CHUNK_COUNT_SCRIPT = textwrap.dedent(
-    """
-    import os, sys, tempfile
-    folder = tempfile.mkdtemp()
-    os.environ["XLA_FLAGS"] = f"--xla_dump_to={folder} --xla_dump_hlo_as_text"
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import json
-    import numpy as np
-    import tensorflow as tf
-    from lstm_zoo.layers import Bidirectional, recurrent_layer
-    from lstm_zoo.xla_compilations import XlaCompilationCounter
+# A subprocess that dumps XLA's programs (XLA_FLAGS set before TensorFlow is imported), runs a
+# body with `counter` started, and prints the names of the modules compiled since.
+_COUNT_HEAD = """
+import os, sys, tempfile
+folder = tempfile.mkdtemp()
+os.environ["XLA_FLAGS"] = f"--xla_dump_to={folder} --xla_dump_hlo_as_text"
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import json
+import keras
+import numpy as np
+import tensorflow as tf
+from lstm_zoo.layers import Bidirectional, recurrent_layer
+from lstm_zoo.xla_compilations import XlaCompilationCounter
 
-    with XlaCompilationCounter(folder, owned=True) as counter:
-        counter.verify()
-        start = counter.count()
-        layer = Bidirectional(recurrent_layer(sys.argv[1], 4))  # a character encoder's shape
-        rng = np.random.RandomState(0)
-        for rows in (257, 300, 431, 512, 513, 640, 777, 900, 1000, 1234):  # words per batch
-            x = tf.constant(rng.normal(size=(rows, 3 + rows % 5, 3)).astype("float32"))
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                y = layer(x, training=True)
-            tape.gradient(y, [x, *layer.trainable_weights])
-            layer(x, training=False)
-        print(json.dumps(counter.modules()[start:]))
-    """
-)
+with XlaCompilationCounter(folder, owned=True) as counter:
+    counter.verify()
+    start = counter.count()
+"""
+
+
+def _compiled_loops(body, name):
+    """({loop kind: its compiled XLA modules}, every module) of `body` run on the XLA loop for
+    the cell `name` (sys.argv[1] in the body)."""
+    body = textwrap.indent(textwrap.dedent(body), "    ")
+    script = f"{_COUNT_HEAD}{body}\n    print(json.dumps(counter.modules()[start:]))\n"
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "LSTM_ZOO_KERNEL": "xla"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, name], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = json.loads(result.stdout.strip().splitlines()[-1])
+    kinds = ("forward", "backward", "inference")
+    return {kind: [n for n in names if f"{kind}_loop" in n] for kind in kinds}, names
+
+
+_TEN_ROW_COUNTS = """
+    layer = Bidirectional(recurrent_layer(sys.argv[1], 4))  # a character encoder's shape
+    rng = np.random.RandomState(0)
+    for rows in (257, 300, 431, 512, 513, 640, 777, 900, 1000, 1234):  # words per batch
+        x = tf.constant(rng.normal(size=(rows, 3 + rows % 5, 3)).astype("float32"))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+        tape.gradient(y, [x, *layer.trainable_weights])
+        layer(x, training=False)
+"""
 
 
 @pytest.mark.parametrize("name", ["zoo_lstm", "mut1"])  # hand-written and autodiff backward
@@ -230,60 +250,30 @@ def test_ten_batch_sizes_above_one_chunk_compile_one_program_per_loop(name):
     """10 row counts from 257 to 1,234 (lengths 3..7: one time capacity) on the XLA loop: each
     loop of each direction compiles once (chunks of 256 rows); capacities that grew with the
     rows (powers of two) compiled 3, and one per row count before capacities compiled 10."""
-    env = {**os.environ, "PYTHONPATH": os.getcwd(), "LSTM_ZOO_KERNEL": "xla"}
-    result = subprocess.run(
-        [sys.executable, "-c", _CHUNK_COUNT_SCRIPT, name],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    import json
-
-    names = json.loads(result.stdout.strip().splitlines()[-1])
-    for kind in ("forward", "backward", "inference"):
-        modules = [n for n in names if f"{kind}_loop" in n]
+    loops, names = _compiled_loops(_TEN_ROW_COUNTS, name)
+    for kind, modules in loops.items():
         assert 0 < len(modules) <= 2, (kind, modules)  # one per direction
-    assert len([n for n in names if "_loop" in n]) <= 6, names
+    assert sum(len(modules) for modules in loops.values()) <= 6, names
 
 
-_COUNT_SCRIPT = textwrap.dedent(
-    """
-    import os, sys, tempfile
-    folder = tempfile.mkdtemp()
-    os.environ["XLA_FLAGS"] = f"--xla_dump_to={folder} --xla_dump_hlo_as_text"
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import json
-    import keras
-    import numpy as np
-    import tensorflow as tf
-    from lstm_zoo.layers import recurrent_layer
-    from lstm_zoo.xla_compilations import XlaCompilationCounter
-
-    with XlaCompilationCounter(folder, owned=True) as counter:
-        counter.verify()
-        start = counter.count()
-        rng = np.random.RandomState(0)
-        lengths = [3 + 2 * i for i in range(40)]          # 40 distinct lengths, 3..81
-        rows = [rng.randint(1, 50, size=n) for n in lengths for _ in range(2)]
-        labels = rng.randint(0, 2, size=len(rows))
-        data = tf.data.Dataset.from_generator(
-            lambda: zip(rows, labels),
-            output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)),
-        ).padded_batch(3)  # batches of 3 and one of 2; each batch its own length
-        model = keras.Sequential([
-            keras.layers.Embedding(50, 8, mask_zero=True),
-            recurrent_layer(sys.argv[1], 8),
-            keras.layers.Dense(1, "sigmoid"),
-        ])
-        model.compile("adam", "binary_crossentropy")
-        model.fit(data, epochs=1, verbose=0)
-        model.evaluate(data, verbose=0)
-        names = [m for m in counter.modules()[start:]]
-        print(json.dumps(names))
-    """
-)
+_FORTY_LENGTHS = """
+    rng = np.random.RandomState(0)
+    lengths = [3 + 2 * i for i in range(40)]          # 40 distinct lengths, 3..81
+    rows = [rng.randint(1, 50, size=n) for n in lengths for _ in range(2)]
+    labels = rng.randint(0, 2, size=len(rows))
+    data = tf.data.Dataset.from_generator(
+        lambda: zip(rows, labels),
+        output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)),
+    ).padded_batch(3)  # batches of 3 and one of 2; each batch its own length
+    model = keras.Sequential([
+        keras.layers.Embedding(50, 8, mask_zero=True),
+        recurrent_layer(sys.argv[1], 8),
+        keras.layers.Dense(1, "sigmoid"),
+    ])
+    model.compile("adam", "binary_crossentropy")
+    model.fit(data, epochs=1, verbose=0)
+    model.evaluate(data, verbose=0)
+"""
 
 
 @pytest.mark.parametrize("name", ["peephole", "mut1"])  # hand-written and autodiff backward
@@ -292,22 +282,7 @@ def test_a_pipeline_of_40_lengths_compiles_a_bounded_number_of_loops(name):
     of 3) and 2 (the last). Each loop (training forward, backward, inference forward) compiles
     at most once per (time, batch) capacity pair met: <= 5 * 2 each; one compilation per
     length (today's loops before capacities) gave 40 or more each."""
-    env = {**os.environ, "PYTHONPATH": os.getcwd(), "LSTM_ZOO_KERNEL": "xla"}
-    result = subprocess.run(
-        [sys.executable, "-c", _COUNT_SCRIPT, name],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    import json
-
-    names = json.loads(result.stdout.strip().splitlines()[-1])
-    loops = {
-        kind: [n for n in names if f"{kind}_loop" in n]
-        for kind in ("forward", "backward", "inference")
-    }
+    loops, names = _compiled_loops(_FORTY_LENGTHS, name)
     for kind, modules in loops.items():
         assert 0 < len(modules) <= 10, (kind, modules)
     assert len(names) <= 30, names
