@@ -82,7 +82,10 @@ def _accelerator_visible():
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
-def _in_xla_or_saving():
+def in_xla_or_saving():
+    """Why a graph traced now must hold neither the native op nor the XLA loop's row chunks
+    (`lstm_zoo.layers.scan`), or None: a SavedModel is being written, or the trace is inside
+    a jit_compile=True function."""
     import tensorflow as tf
     from tensorflow.python.ops import control_flow_util
     from tensorflow.python.saved_model import save_context
@@ -114,7 +117,7 @@ def call_reason():
     """Why this call (being traced or run now) cannot use the native path, or None."""
     if getattr(_local, "disabled", False):
         return "inside lstm_zoo.kernels.disabled()"
-    return process_reason() or _in_xla_or_saving()
+    return process_reason() or in_xla_or_saving()
 
 
 def status():

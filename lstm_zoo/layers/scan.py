@@ -44,6 +44,7 @@ import functools
 
 import tensorflow as tf
 
+from lstm_zoo.kernels.loader import in_xla_or_saving
 from lstm_zoo.kernels.recurrence import eligible, native_recurrence
 from lstm_zoo.layers.capacity import batch_capacity, chunk_limit, chunk_rows, time_capacity
 
@@ -81,12 +82,7 @@ def _chunks_apply():
     (which compiles its every shape anyway), and not while a SavedModel is written (the
     chunked branch doubled the export time of the task models; a served model keeps the
     batch capacities)."""
-    from tensorflow.python.ops import control_flow_util
-    from tensorflow.python.saved_model import save_context
-
-    if save_context.in_save_context():
-        return False
-    return not control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+    return in_xla_or_saving() is None
 
 
 # The batch-row axis of each top-level argument and output of the compiled loops (`_run`).
