@@ -98,15 +98,20 @@ class _Padding:
     Without a compiled loop nothing is padded.
     """
 
-    def __init__(self, steps, batch, directions, enabled):
+    def __init__(self, steps, batch, directions, enabled, static_batch=None):
         self.steps, self.batch, self.directions = steps, batch, directions
         self.enabled = enabled
+        # The number of chunks as a Python int where the trace knows the batch size (a
+        # graph then holds only the path it runs), else None (decided at run time).
+        self.static_chunks = None
         if enabled:
             self.time_capacity = time_capacity(steps)
             limit = chunk_limit()
             self.batch_capacity = batch_capacity(batch, limit)
             self.chunk_rows = chunk_rows(batch, limit)
             self.chunks = self.batch_capacity // self.chunk_rows
+            if static_batch is not None:
+                self.static_chunks = max(1, -(-static_batch // limit))
 
     def to_chunks(self, x, axis):
         """A padded tensor whose rows are on `axis` -> [chunks, ...] of `chunk_rows` batch rows
@@ -310,8 +315,13 @@ class FusedScan:
         has_bias, has_kernel = bias is not None, kernel is not None
         steps = tf.shape(xz)[0]
         batch = tf.shape(xz)[1] // self.directions
+        static_rows = xz.shape[1]
         padding = _Padding(
-            steps, batch, self.directions, enabled=self.jit_compile and self.bucketed
+            steps,
+            batch,
+            self.directions,
+            enabled=self.jit_compile and self.bucketed,
+            static_batch=None if static_rows is None else static_rows // self.directions,
         )
         if mask is not None:
             mask = padding.sequence(tf.cast(mask, tf.int8)[:, :, tf.newaxis]) > 0
@@ -404,7 +414,7 @@ class FusedScan:
         their batch rows: None for an argument shared by all rows (weights, the step count),
         `_SUMMED` for an output summed over the rows (the chunks' values are added).
         """
-        if not padding.enabled or not _chunks_apply():
+        if not padding.enabled or padding.static_chunks == 1 or not _chunks_apply():
             return loop(*args)
         arg_rows, out_rows = rows[: len(args)], rows[len(args) :]
         leaves = [
@@ -441,7 +451,10 @@ class FusedScan:
                 for o, a in zip(stacked, out_axes)
             ]
 
-        flat = tf.cond(padding.chunks > 1, by_chunks, whole)
+        if padding.static_chunks is None:
+            flat = tf.cond(padding.chunks > 1, by_chunks, whole)
+        else:  # a known batch of several chunks
+            flat = by_chunks()
         flat = iter(flat if isinstance(flat, (list, tuple)) else [flat])
         return tf.nest.pack_sequence_as(
             dtypes, [None if d is None else next(flat) for d in tf.nest.flatten(dtypes)]

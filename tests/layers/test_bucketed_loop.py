@@ -163,6 +163,72 @@ def test_a_batch_of_several_chunks_equals_the_exact_shape_loop(name):
         np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
 
 
+def _run_with_unknown_batch(layer, x, mask):
+    """`_run` traced with the batch and time sizes unknown (a `padded_batch` pipeline's trace):
+    the number of chunks is decided while the graph runs."""
+    relaxed = tf.function(
+        lambda x, mask: _run_graph(layer, x, mask),
+        input_signature=[
+            tf.TensorSpec([None, None, x.shape[-1]]),
+            tf.TensorSpec([None, None], tf.bool),
+        ],
+    )
+    return [t.numpy() for t in relaxed(tf.constant(x), tf.constant(mask))]
+
+
+def _run_graph(layer, x, mask):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = layer(x, mask=mask, training=True)
+        loss = sum(
+            tf.reduce_sum(
+                o * tf.reshape(tf.sin(tf.cast(tf.range(tf.size(o)), o.dtype)), tf.shape(o))
+            )
+            for o in outputs
+        )
+    return [*outputs, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+
+@pytest.mark.parametrize("name", ["peephole", "mut1"])  # hand-written and autodiff backward
+def test_several_chunks_behind_an_unknown_batch_size_equal_the_exact_shape_loop(name):
+    x = random_inputs((530, 5, 4), seed=5)  # 3 chunks of 256 rows, known only at run time
+    bucketed, exact = _bucketed_and_exact(LAYERS[name], x, go_backwards=True)
+    mask = _mask(530, 5)
+    expected = _run_with_unknown_batch(exact, x, mask)
+    for a, e in zip(_run_with_unknown_batch(bucketed, x, mask), expected):
+        np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
+    # the same graph with a batch of one chunk takes the other branch
+    small = _run_with_unknown_batch(bucketed, x[:7], mask[:7])
+    for a, e in zip(small[:3], _run_with_unknown_batch(exact, x[:7], mask[:7])[:3]):
+        np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-6)
+
+
+def _control_flow_ops(layer, batch):
+    """The op types of a traced training call (forward and gradient) on `batch` rows, outside
+    the compiled loops' own functions; batch None traces an unknown batch size."""
+    layer._scan = FusedScan(layer.cell, jit_compile=True, use_native=False)
+    signature = [tf.TensorSpec([batch, 5, 4]), tf.TensorSpec([batch, 5], tf.bool)]
+    graph = (
+        tf.function(lambda x, mask: _run_graph(layer, x, mask))
+        .get_concrete_function(*signature)
+        .graph
+    )
+    types = {op.type for op in graph.get_operations()}
+    return types & {"If", "StatelessIf", "While", "StatelessWhile"}
+
+
+def test_a_known_batch_size_traces_only_the_path_it_runs():
+    """Traced with the batch size known (a fixed-shape fit's first trace), the graph holds no
+    branch on the number of chunks: one chunk calls the loop directly, several map over the
+    chunks; only an unknown batch size needs both behind a tf.cond. (The chunked branch made
+    a Keras train step of a tagger with two autodiff-backward layers trace 6 s longer.)"""
+    layer = LAYERS["mut1"](6, return_sequences=True, return_state=True, go_backwards=True)
+    layer(tf.zeros([1, 1, 4]))
+    assert _control_flow_ops(layer, 16) == set()
+    assert _control_flow_ops(layer, 530) == {"StatelessWhile"}
+    assert _control_flow_ops(layer, None) == {"StatelessIf"}  # the map is in a branch
+
+
 def _scan_two_directions(scan, xz, kernel, states, mask):
     with tf.GradientTape() as tape:
         tape.watch([xz, kernel, *states])
