@@ -110,18 +110,18 @@ class _Padding:
             self.batch_capacity = batch_capacity(batch, limit)
             self.chunk_rows = chunk_rows(batch, limit)
             self.chunks = self.batch_capacity // self.chunk_rows
+            self.limit = limit  # a chunk's rows wherever there are several chunks
             if static_batch is not None:
                 self.static_chunks = max(1, -(-static_batch // limit))
 
-    def to_chunks(self, x, axis):
+    def to_chunks(self, x, axis, shapes):
         """A padded tensor whose rows are on `axis` -> [chunks, ...] of `chunk_rows` batch rows
-        each (of every direction: [..., directions * chunk rows, ...])."""
-        shape = tf.shape(x)
-        split = [shape[:axis], [self.directions, self.chunks, self.chunk_rows], shape[axis + 1 :]]
-        x = tf.reshape(x, tf.concat(split, 0))  # [..., directions, chunks, chunk rows, ...]
-        rank = x.shape.rank
-        x = tf.transpose(x, [axis + 1, *range(axis + 1), *range(axis + 2, rank)])
-        return tf.reshape(x, tf.concat([[self.chunks], shape[:axis], [-1], shape[axis + 1 :]], 0))
+        each (of every direction: [..., directions * chunk rows, ...]). For a batch of several
+        chunks only (a chunk is then `limit` rows). `shapes`: a dict that shares the target
+        shapes between the tensors of one graph with the same layout (each op added to a
+        Keras train step's graph costs 0.5-1 ms to create)."""
+        split, perm, merged = self._chunk_layout(x, axis, shapes)
+        return tf.reshape(tf.transpose(tf.reshape(x, split), perm), merged)
 
     def from_chunks(self, x, axis):
         """The inverse of `to_chunks`: [chunks, ...] (rows on axis + 1) -> rows on `axis`."""
@@ -131,6 +131,26 @@ class _Padding:
         rank = x.shape.rank
         x = tf.transpose(x, [*range(1, axis + 2), 0, *range(axis + 2, rank)])
         return tf.reshape(x, tf.concat([shape[1 : axis + 1], [-1], shape[axis + 2 :]], 0))
+
+    def _chunk_layout(self, x, axis, shapes):
+        """(split shape, transpose permutation, merged shape) that move the chunks of the rows
+        on `axis` to the front. Tensors of the same rank, row axis and known trailing
+        dimensions share them; an unknown leading dimension (the time capacity) is read from
+        the first such tensor, and a tensor whose size then differs fails in the reshape (the
+        chunk count is never inferred)."""
+        dims = x.shape.as_list()
+        trail_known = None not in dims[axis + 1 :]
+        key = (axis, tuple(dims)) if trail_known else (axis, id(x))
+        if key in shapes:
+            return shapes[key]
+        runtime = tf.shape(x) if None in dims else None
+        known = [d if d is not None else runtime[i] for i, d in enumerate(dims)]
+        lead, trail = known[:axis], known[axis + 1 :]
+        split = [*lead, self.directions, self.chunks, self.limit, *trail]
+        perm = [axis + 1, *range(axis + 1), *range(axis + 2, len(split))]
+        merged = [self.chunks, *lead, self.directions * self.limit, *trail]
+        shapes[key] = (tf.stack(split), perm, tf.stack(merged))
+        return shapes[key]
 
     def _split_rows(self, x, lead):
         shape = tf.shape(x)
@@ -435,8 +455,11 @@ class FusedScan:
             return present(loop(*args))
 
         def by_chunks():
+            shapes = {}
             chunked = [
-                padding.to_chunks(t, a) for t, a in leaves if a is not None and t is not None
+                padding.to_chunks(t, a, shapes)
+                for t, a in leaves
+                if a is not None and t is not None
             ]
 
             def one_chunk(chunk):
