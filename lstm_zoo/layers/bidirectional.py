@@ -30,10 +30,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from lstm_zoo.layers.loop_functions import cell_identity
 from lstm_zoo.layers.recurrent import ZooRecurrent
 from lstm_zoo.layers.scan import FusedScan
-
-_CELL_IDENTITY_SKIP = {"name", "seed"}
 
 
 @keras.saving.register_keras_serializable(package="lstm_zoo")
@@ -89,7 +88,7 @@ class Bidirectional(keras.layers.Bidirectional):
             return False
         if forward.go_backwards == backward.go_backwards:
             return False
-        return _cell_identity(forward.cell) == _cell_identity(backward.cell)
+        return cell_identity(forward.cell) == cell_identity(backward.cell)
 
     def call(self, sequences, initial_state=None, mask=None, training=None):
         if not self.uses_fused_loop:
@@ -159,10 +158,6 @@ class Bidirectional(keras.layers.Bidirectional):
         output = outputs if layer.return_sequences else last_output
         dtype = self.compute_dtype
         return ops.cast(output, dtype), [ops.cast(s, dtype) for s in states]
-
-
-def _cell_identity(cell):
-    return {k: v for k, v in cell.get_config().items() if k not in _CELL_IDENTITY_SKIP}
 
 
 def _stack_or_none(values):

@@ -47,6 +47,7 @@ import tensorflow as tf
 from lstm_zoo.kernels.loader import in_xla_or_saving
 from lstm_zoo.kernels.recurrence import eligible, native_recurrence
 from lstm_zoo.layers.capacity import batch_capacity, chunk_limit, chunk_rows, time_capacity
+from lstm_zoo.layers.loop_functions import ShapeRelaxedFunction, loop_identity
 
 
 def _read(value):
@@ -195,61 +196,6 @@ class _Padding:
         return self._merge_rows(self._split_rows(x, 1)[: self.steps, :, : self.batch], 1)
 
 
-class _ShapeRelaxedFunction:
-    """`tf.function(fn)` traced once per argument structure with every dimension unknown.
-
-    A `tf.function` retraces for each new static shape it sees (Keras traces a train step
-    first with the first batch's shapes, then with relaxed ones), and XLA keeps one cache of
-    compiled programs per traced function: the same capacity would compile once per trace.
-    One trace with an input signature of unknown dimensions leaves XLA's cache, keyed by the
-    concrete shapes at run time, as the only place where programs are made. Arguments are
-    nested lists of tensors and None (absent inputs); each pattern of present inputs, ranks
-    and dtypes gets its own trace.
-    """
-
-    def __init__(self, fn, jit_compile, name):
-        self._fn = fn
-        self._jit_compile = jit_compile
-        self._name = name
-        self._traced = {}
-
-    def __call__(self, *args):
-        function, tensors = self._function_for(args)
-        return function(*tensors)
-
-    def output_dtypes(self, *args):
-        """The nested structure of what a call with `args` returns: each output's dtype, None
-        where it returns None (from the trace; nothing runs)."""
-        function, _ = self._function_for(args)
-        outputs = function.get_concrete_function().structured_outputs
-        return tf.nest.map_structure(lambda o: None if o is None else o.dtype, outputs)
-
-    def _function_for(self, args):
-        """(the traced function for this argument pattern, the present arguments as tensors)."""
-        leaves = tf.nest.flatten(args)
-        present = [leaf is not None for leaf in leaves]
-        tensors = [tf.convert_to_tensor(leaf) for leaf in leaves if leaf is not None]
-        key = (
-            repr(tf.nest.map_structure(lambda leaf: leaf is not None, args)),
-            tuple((t.dtype, t.shape.rank) for t in tensors),
-        )
-        if key not in self._traced:
-            self._traced[key] = self._trace(args, present, tensors)
-        return self._traced[key], tensors
-
-    def _trace(self, structure, present, tensors):
-        def flat_fn(*flat):
-            flat = iter(flat)
-            leaves = [next(flat) if here else None for here in present]
-            return self._fn(*tf.nest.pack_sequence_as(structure, leaves))
-
-        flat_fn.__name__ = self._name  # names the XLA modules (their dumps, profiles)
-        signature = [tf.TensorSpec([None] * t.shape.rank, t.dtype) for t in tensors]
-        return tf.function(
-            flat_fn, input_signature=signature, jit_compile=self._jit_compile, autograph=False
-        )
-
-
 class FusedScan:
     """Forward and backward time loops for one cell (built once per layer, reused per call).
 
@@ -272,15 +218,20 @@ class FusedScan:
         self.jit_compile = jit_compile
         self.directions = int(directions)
         self.bucketed = bool(bucketed)
-        self._forward = _ShapeRelaxedFunction(self._forward_loop, jit_compile, "forward_loop")
-        self._forward_inference = _ShapeRelaxedFunction(
-            functools.partial(self._forward_loop, for_backward=False),
-            jit_compile,
-            "inference_loop",
+        identity = loop_identity(
+            cell, jit_compile=bool(jit_compile), directions=self.directions, bucketed=self.bucketed
         )
-        self._backward = _ShapeRelaxedFunction(self._backward_loop, jit_compile, "backward_loop")
-        self._autodiff_backward = _ShapeRelaxedFunction(
-            self._autodiff_backward_loop, jit_compile, "autodiff_backward_loop"
+
+        def loop_function(fn, name):
+            return ShapeRelaxedFunction(fn, jit_compile, name, identity=(identity, name))
+
+        self._forward = loop_function(self._forward_loop, "forward_loop")
+        self._forward_inference = loop_function(
+            functools.partial(self._forward_loop, for_backward=False), "inference_loop"
+        )
+        self._backward = loop_function(self._backward_loop, "backward_loop")
+        self._autodiff_backward = loop_function(
+            self._autodiff_backward_loop, "autodiff_backward_loop"
         )
 
     # ------------------------------------------------------------------ public
