@@ -14,8 +14,10 @@ meets at run time. Two things make that cache small:
   and mask is an argument. A `keras.layers.Bidirectional` over a zoo layer (two loops, forward
   and backward, on CPU) or a stack of equal layers (a language model's) then calls one traced
   function, and each capacity compiles once for all of them instead of once per layer. A
-  traced function that captures anything from outside its arguments (a cell whose `step`
-  reads its own variables) is never shared: it stays with the layer that traced it.
+  traced function that captures anything from outside its arguments (a cell holding a tensor
+  that its configuration does not describe; a variable read in `step` cannot happen, since
+  the loop's custom gradient refuses variables it is not given) is never shared: it stays
+  with the layer that traced it.
 
 Shared functions are held weakly: one lives as long as some layer still uses it.
 """
@@ -43,11 +45,6 @@ def loop_identity(cell, **options):
     cell_type = type(cell)
     config = json.dumps(cell_identity(cell), sort_keys=True, default=repr)
     return (f"{cell_type.__module__}.{cell_type.__qualname__}", config, *sorted(options.items()))
-
-
-def shared_function_count():
-    """How many traced loop functions are shared now (for tests and diagnostics)."""
-    return len(_SHARED)
 
 
 class ShapeRelaxedFunction:
