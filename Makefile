@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 # The native CPU kernel (lstm_zoo/kernels): built for this machine; where it cannot be built
 # the command says why and the layers run the XLA loop.
-$(KERNEL): $(STAMP) lstm_zoo/kernels/recurrence.cc lstm_zoo/kernels/build.py
+$(KERNEL): $(STAMP) $(wildcard lstm_zoo/kernels/*.cc lstm_zoo/kernels/*.h) lstm_zoo/kernels/build.py
 	$(BIN)/python -m lstm_zoo.kernels.build
 	touch $(KERNEL)
 

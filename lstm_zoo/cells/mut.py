@@ -86,6 +86,13 @@ class _MutatedUnitCell(RecurrentCell):
     def loop_kernel(self):
         return None  # every recurrent matmul reads r_t or phi(h_t): `step` does them
 
+    @property
+    def native_kernel(self):
+        """'mut1', 'mut2' or 'mut3' with sigmoid/tanh (`lstm_zoo/kernels/mutated_units.cc`);
+        subclasses (other equations) opt in themselves."""
+        exact = type(self) in (MUT1Cell, MUT2Cell, MUT3Cell)
+        return self.kernel_name if exact and self.standard_activations else None
+
     def extra_weight_values(self):
         return [read_value(self.recurrent_kernel)]
 
@@ -109,6 +116,7 @@ class MUT1Cell(_MutatedUnitCell):
     `kernel` [W_xz | W_xr], `recurrent_kernel` [U_hr | U_hh]. x~_t: see the module docstring.
     """
 
+    kernel_name = "mut1"
     kernel_blocks = ("z", "r")
     recurrent_blocks = ("r", "h")
     needs_bare_input = True
@@ -140,6 +148,7 @@ class MUT2Cell(_MutatedUnitCell):
     docstring.
     """
 
+    kernel_name = "mut2"
     kernel_blocks = ("z", "h")
     recurrent_blocks = ("z", "r", "h")
     needs_bare_input = True
@@ -172,6 +181,7 @@ class MUT3Cell(_MutatedUnitCell):
     `kernel` [W_xz | W_xr | W_xh], `recurrent_kernel` [U_hz | U_hr | U_hh]; any input width.
     """
 
+    kernel_name = "mut3"
     kernel_blocks = ("z", "r", "h")
     recurrent_blocks = ("z", "r", "h")
 

@@ -1,11 +1,12 @@
-"""Build the native recurrence kernel (`recurrence.cc`) into a TensorFlow op library.
+"""Build the native recurrence kernels (`recurrence.cc`, `mutated_units.cc`) into one
+TensorFlow op library.
 
 The library is compiled with the system C++ compiler against `tf.sysconfig`'s flags and MKL
 from the `mkl-devel` wheels (its packed fp32 GEMM and its bf16 x bf16 -> fp32 GEMM, which
 uses AMX or AVX-512-BF16 where the CPU has them), with `-march=native`: it is built on the
 machine that runs it, by `make` (`python -m lstm_zoo.kernels.build`) or on first use.
 
-The build is keyed by a hash of the source, the TensorFlow version, the compiler and the CPU's
+The build is keyed by a hash of the sources, the TensorFlow version, the compiler and the CPU's
 feature flags, so a library built elsewhere (another CPU) is never loaded. It goes into
 `lstm_zoo/kernels/_build/` when that is writable, else `$XDG_CACHE_HOME/lstm_zoo/kernels/`.
 """
@@ -22,7 +23,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("recurrence.cc")
+HERE = Path(__file__).parent
+# the op libraries' sources (one library) and the header they share
+SOURCES = [HERE / "recurrence.cc", HERE / "mutated_units.cc"]
+HEADERS = [HERE / "kernel_common.h"]
 LIBRARY_NAME = "_recurrence"
 
 
@@ -108,7 +112,7 @@ COMPILE_FLAGS = [
 
 def build_key(tf_version, cxx):
     text = "\n".join(
-        [SOURCE.read_text(), " ".join(COMPILE_FLAGS), tf_version, cxx, cpu_flags(), sys.version]
+        [*(path.read_text() for path in SOURCES + HEADERS), " ".join(COMPILE_FLAGS), tf_version, cxx, cpu_flags(), sys.version]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -153,7 +157,7 @@ def _compile(target, cxx, tf, verbose):
         *COMPILE_FLAGS,
         *tf.sysconfig.get_compile_flags(),
         f"-I{include}",
-        str(SOURCE),
+        *[str(path) for path in SOURCES],
         "-o",
     ]
     link = [
@@ -171,7 +175,7 @@ def _compile(target, cxx, tf, verbose):
         )
         if result.returncode != 0:
             raise BuildError(
-                f"compiling {SOURCE.name} failed ({' '.join(command[:1])} exit "
+                f"compiling {', '.join(path.name for path in SOURCES)} failed ({' '.join(command[:1])} exit "
                 f"{result.returncode}):\n{result.stderr[-4000:]}"
             )
         if verbose and result.stderr:

@@ -10,8 +10,9 @@ results to 1e-5):
 - no GPU or TPU is visible (there the XLA loop runs on the accelerator);
 - the call is not traced inside a `jit_compile=True` function (XLA cannot run a custom op),
   nor while a SavedModel is being written;
-- the cell has a native kernel (`cell.native_kernel`: lstm, peephole, coupled, and gru with
-  reset_after=True, with the standard sigmoid/tanh activations), one direction, and a
+- the cell has a native kernel (`cell.native_kernel`: lstm, peephole, coupled, gru with
+  reset_after=True, mut1, mut2 and mut3, with the standard sigmoid/tanh activations), one
+  direction, and a
   float32 or bfloat16 compute dtype.
 """
 

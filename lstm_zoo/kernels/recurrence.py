@@ -20,6 +20,8 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from lstm_zoo.kernels import loader
+from lstm_zoo.kernels.mutated_units import KINDS as MUT_KINDS
+from lstm_zoo.kernels.mutated_units import native_mut_recurrence
 
 
 def _empty():
@@ -168,6 +170,10 @@ def native_recurrence(
 ):
     """Run the recurrence of `cell` natively; arguments as `FusedScan.__call__`."""
     kind = cell.native_kernel
+    if kind in MUT_KINDS:  # two GEMMs a step, U among the cell's extra weights
+        return native_mut_recurrence(
+            kind, xz, initial_states, extra, mask, dropout_mask, training
+        )
     compute_dtype = xz.dtype
     loop = _NativeLoop(kind, mask, dropout_mask, bf16=compute_dtype == tf.bfloat16)
     operands = _Operands(

@@ -18,7 +18,7 @@ from lstm_zoo import kernels
 from lstm_zoo.layers.scan import FusedScan
 from tests.helpers import random_inputs, zoo_cell_names, zoo_layer
 
-NATIVE_CELLS = ["zoo_lstm", "peephole", "coupled", "zoo_gru"]
+NATIVE_CELLS = ["zoo_lstm", "peephole", "coupled", "zoo_gru", "mut1", "mut2", "mut3"]
 ON_LINUX_X86 = sys.platform == "linux" and platform.machine() == "x86_64"
 
 pytestmark = pytest.mark.skipif(
@@ -303,9 +303,10 @@ def test_disabled_block_and_set_enabled_use_the_xla_loop():
         ("zoo_gru", {"reset_after": False}, "float32"),
         ("zoo_lstm", {"activation": "relu"}, "float32"),
         ("zoo_lstm", {}, "float64"),
-        ("mut1", {}, "float32"),
+        ("mut1", {"activation": "relu"}, "float32"),
+        ("layer_norm_lstm", {}, "float32"),
     ],
-    ids=["gru-reset-before", "relu", "float64", "mut1"],
+    ids=["gru-reset-before", "relu", "float64", "mut1-relu", "layer-norm"],
 )
 def test_configurations_without_a_kernel_use_the_xla_loop(name, kwargs, dtype):
     x = tf.constant(random_inputs((2, 4, 3), dtype=dtype))
@@ -314,7 +315,7 @@ def test_configurations_without_a_kernel_use_the_xla_loop(name, kwargs, dtype):
     assert layer._scan.native_reason(x.dtype)
 
 
-def test_only_the_four_kernel_cells_run_natively():
+def test_only_the_kernel_cells_run_natively():
     """Cells that subclass a kernel cell with other equations (layer-norm, Mogrifier,
     depth-gated, ...) must not inherit its kernel."""
     x = tf.constant(random_inputs((2, 4, 3)))

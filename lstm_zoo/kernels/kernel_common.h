@@ -1,0 +1,355 @@
+// Shared pieces of the native time loops (recurrence.cc: the LSTM family and the GRU;
+// mutated_units.cc: MUT1-3): the activations as the XLA path computes them, bf16 rounding,
+// the work split over TensorFlow's intra-op threads, MKL's packed GEMM and the GEMM operand
+// buffers.
+
+#ifndef LSTM_ZOO_KERNELS_KERNEL_COMMON_H_
+#define LSTM_ZOO_KERNELS_KERNEL_COMMON_H_
+
+#include <immintrin.h>
+#include <mkl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/platform/threadpool.h"
+
+namespace lstm_zoo {
+
+using tensorflow::OpKernelContext;
+
+// ----------------------------------------------------------------------------- maths
+// tanh as Eigen's (and XLA:CPU's) rational approximation: the same function the XLA path
+// computes, vectorized by the compiler.
+
+inline float FastTanh(float x) {
+  const float clamp = 7.90531110763549805f;
+  const float small = 0.0004f;
+  const float ax = std::fabs(x);
+  float y = std::min(std::max(x, -clamp), clamp);
+  const float y2 = y * y;
+  float p = -2.76076847742355e-16f;
+  p = p * y2 + 2.00018790482477e-13f;
+  p = p * y2 + -8.60467152213735e-11f;
+  p = p * y2 + 5.12229709037114e-08f;
+  p = p * y2 + 1.48572235717979e-05f;
+  p = p * y2 + 6.37261928875436e-04f;
+  p = p * y2 + 4.89352455891786e-03f;
+  p = p * y;
+  float q = 1.19825839466702e-06f;
+  q = q * y2 + 1.18534705686654e-04f;
+  q = q * y2 + 2.26843463243900e-03f;
+  q = q * y2 + 4.89352518554385e-03f;
+  return ax < small ? x : p / q;
+}
+// sigma(x) = (1 + tanh(x / 2)) / 2, as the XLA path writes it.
+
+inline float FastSigmoid(float x) { return 0.5f * FastTanh(0.5f * x) + 0.5f; }
+
+inline uint16_t ToBf16(float x) {  // round to nearest even
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x7fffffu)) return 0x7fc0;  // NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+inline float RoundToBf16(float x) {  // the float value of ToBf16(x)
+  const uint32_t bits = static_cast<uint32_t>(ToBf16(x)) << 16;
+  float y;
+  std::memcpy(&y, &bits, 4);
+  return y;
+}
+
+// MKL's bf16 GEMM only where the CPU has bf16 instructions (AVX-512-BF16; AMX-BF16 comes
+// with them). Elsewhere bf16 mode is emulated with the same numerics: operands rounded to
+// bf16, products accumulated in fp32 by the fp32 GEMM.
+// LSTM_ZOO_KERNEL_BF16=emulate forces the emulation (tests: both modes on one machine).
+inline bool CpuHasBf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  const char* mode = std::getenv("LSTM_ZOO_KERNEL_BF16");
+  return has && !(mode && std::string(mode) == "emulate");
+}
+
+// ----------------------------------------------------------------------------- threads
+// Tickets (stage, chunk) are taken in order by any participant; a ticket waits until every
+// ticket of the previous stage is done. A waiting ticket only waits on tickets already taken
+// by running participants, so the loop always progresses.
+class StagedLoop {
+ public:
+  StagedLoop(int64_t stages, int chunks, std::function<void(int64_t, int)> work)
+      : stages_(stages), chunks_(chunks), work_(std::move(work)) {}
+
+  void Participate() {
+    const int64_t total = stages_ * chunks_;
+    for (;;) {
+      const int64_t k = next_.fetch_add(1, std::memory_order_relaxed);
+      if (k >= total) return;
+      const int64_t stage = k / chunks_;
+      WaitFor(stage * chunks_);
+      work_(stage, static_cast<int>(k % chunks_));
+      done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void WaitAll() { WaitFor(stages_ * chunks_); }
+
+ private:
+  void WaitFor(int64_t count) {
+    int spins = 0;
+    while (done_.load(std::memory_order_acquire) < count) {
+      if (++spins < 300) {  // about 20 us (pause is ~65 ns here), then yield the core
+        _mm_pause();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+  const int64_t stages_;
+  const int chunks_;
+  std::function<void(int64_t, int)> work_;
+  std::atomic<int64_t> next_{0};
+  std::atomic<int64_t> done_{0};
+};
+
+inline void RunStaged(OpKernelContext* context, int64_t stages, int chunks,
+               std::function<void(int64_t, int)> work) {
+  auto loop = std::make_shared<StagedLoop>(stages, chunks, std::move(work));
+  if (chunks > 1) {
+    auto* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
+    for (int i = 1; i < chunks; ++i) pool->Schedule([loop] { loop->Participate(); });
+  }
+  loop->Participate();
+  loop->WaitAll();
+}
+
+// How the steps' work is shared between threads. By unit ranges ("chunks" of the units, the
+// columns of every gate for those units): every step needs the whole h_{t-1}, so all chunks
+// of a step finish before the next step starts (a barrier per step, two per backward step).
+// By batch rows: rows never read each other, so each range of rows runs all its steps on
+// one thread without any barrier, each with the whole U. Rows are chosen when every range
+// gets at least kMinSplitRows rows: measured on a 2-vCPU Zen 1 (same process, alternating),
+// 32 rows x 100 units (a tagger's batch) train +8 % and infer +10 % by rows, 64 x 256 equal
+// or +3 %, but 20 x 200 (ptb-small: 10 rows per thread, where MKL's GEMM is least
+// efficient) infer -5 %. Every row range reads the whole U each step, so rows are also
+// limited to U of at most kMaxRowSplitKernel floats (1 MiB): at 512 units (4 MiB) rows were
+// 2-5 % slower, at 1,024 units (16 MiB) 6-10 % slower than unit ranges.
+// LSTM_ZOO_KERNEL_SPLIT=rows or units forces one (benchmarks, tests).
+constexpr int64_t kMinSplitRows = 16;
+constexpr int64_t kMaxRowSplitKernel = int64_t{1} << 18;
+
+struct Split {
+  int chunks;
+  bool by_rows;
+};
+
+inline Split ChooseSplit(OpKernelContext* context, int64_t batch, int64_t units, int blocks) {
+  const int threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
+  const double flops = 2.0 * batch * units * units * blocks;
+  int chunks = std::max(1, std::min(threads, 8));
+  if (flops < 2.0e6) chunks = 1;
+  if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
+    chunks = std::max(1, std::atoi(forced));
+  }
+  bool by_rows = batch / std::max(chunks, 1) >= kMinSplitRows &&
+                 units * units * blocks <= kMaxRowSplitKernel;
+  if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_SPLIT")) {
+    by_rows = std::string(forced) == "rows";
+  }
+  // at least 16 units per unit chunk, at least one row per row range
+  const int64_t most = by_rows ? std::max<int64_t>(1, batch) : std::max<int64_t>(1, units / 16);
+  return {static_cast<int>(std::min<int64_t>(chunks, most)), by_rows};
+}
+
+struct Range {
+  int64_t begin, end;
+  int64_t size() const { return end - begin; }
+};
+
+inline Range ChunkRange(int64_t units, int chunks, int chunk) {
+  // multiples of 8 units (one AVX2 register) where possible: 200 units over 2 threads are
+  // 104 + 96 (multiples of 16 made them 112 + 88, and the larger range sets the step's time)
+  const int64_t per = ((units + chunks - 1) / chunks + 7) / 8 * 8;
+  const int64_t begin = std::min(units, per * chunk);
+  const int64_t end = chunk == chunks - 1 ? units : std::min(units, begin + per);
+  return {begin, end};
+}
+
+inline Range RowRange(int64_t rows, int chunks, int chunk) {
+  const int64_t per = (rows + chunks - 1) / chunks;
+  return {std::min(rows, per * chunk), std::min(rows, per * (chunk + 1))};
+}
+
+// The rows and units one chunk of a split works on.
+struct Part {
+  Range rows, units;
+};
+
+inline Part PartOf(const Split& split, int64_t batch, int64_t units, int chunk) {
+  if (split.by_rows) return {RowRange(batch, split.chunks, chunk), {0, units}};
+  return {{0, batch}, ChunkRange(units, split.chunks, chunk)};
+}
+
+// Runs step(t, chunk) for t in `order` (0..T-1 forward, or a backward order) over the
+// split: per row range one ticket with every step, or per step a stage of unit chunks.
+inline void RunSteps(OpKernelContext* context, const Split& split, int64_t steps, int phases,
+              const std::function<void(int64_t, int, int)>& step_phase) {
+  if (split.by_rows) {
+    RunStaged(context, 1, split.chunks, [&](int64_t, int chunk) {
+      for (int64_t s = 0; s < steps; ++s)
+        for (int phase = 0; phase < phases; ++phase) step_phase(s, phase, chunk);
+    });
+  } else {
+    RunStaged(context, steps * phases, split.chunks, [&](int64_t stage, int chunk) {
+      step_phase(stage / phases, static_cast<int>(stage % phases), chunk);
+    });
+  }
+}
+
+// ----------------------------------------------------------------------------- GEMM
+// C [m, n] = A [m, k] B [k, n] with B packed once. fp32, or bf16 inputs with fp32 output.
+class PackedGemm {
+ public:
+  // `b` row-major [k, n] with leading dimension ldb, transposed when `transpose` (then b is
+  // [n, k] with leading dimension ldb).
+  // bf16: bf16 operands, fp32 accumulation (emulated with rounded fp32 operands where the
+  // CPU has no bf16 instructions).
+  PackedGemm(bool bf16, int64_t m, int64_t n, int64_t k, const float* b, int64_t ldb,
+             bool transpose)
+      : bf16_(bf16 && CpuHasBf16()), m_(m), n_(n), k_(k) {
+    if (m == 0 || n == 0 || k == 0) return;
+    const CBLAS_TRANSPOSE trans = transpose ? CblasTrans : CblasNoTrans;
+    std::vector<float> rounded;
+    if (bf16 && !bf16_) {
+      rounded.resize(Extent(transpose ? n : k, transpose ? k : n, ldb));
+      for (size_t i = 0; i < rounded.size(); ++i) rounded[i] = RoundToBf16(b[i]);
+      b = rounded.data();
+    }
+    if (bf16_) {
+      std::vector<uint16_t> b16(Extent(transpose ? n : k, transpose ? k : n, ldb));
+      for (size_t i = 0; i < b16.size(); ++i) b16[i] = ToBf16(b[i]);
+      const size_t size = cblas_gemm_bf16bf16f32_pack_get_size(CblasBMatrix, m, n, k);
+      packed_ = mkl_malloc(size, 64);
+      cblas_gemm_bf16bf16f32_pack(CblasRowMajor, CblasBMatrix, trans, m, n, k,
+                                  reinterpret_cast<const MKL_BF16*>(b16.data()), ldb,
+                                  static_cast<MKL_BF16*>(packed_));
+    } else {
+      const size_t size = cblas_sgemm_pack_get_size(CblasBMatrix, m, n, k);
+      packed_ = mkl_malloc(size, 64);
+      cblas_sgemm_pack(CblasRowMajor, CblasBMatrix, trans, m, n, k, 1.0f, b, ldb,
+                       static_cast<float*>(packed_));
+    }
+  }
+  // The floats a [rows, cols] operand with leading dimension ld spans (a block of a wider
+  // matrix ends at its last row's last column, not at ld).
+  static size_t Extent(int64_t rows, int64_t cols, int64_t ld) {
+    return rows == 0 ? 0 : static_cast<size_t>((rows - 1) * ld + cols);
+  }
+  ~PackedGemm() {
+    if (packed_) mkl_free(packed_);
+  }
+  PackedGemm(const PackedGemm&) = delete;
+  PackedGemm& operator=(const PackedGemm&) = delete;
+
+  // a: float [m, k] (fp32 mode) or uint16 bf16 [m, k] (bf16 mode), leading dimension lda.
+  void Run(const void* a, int64_t lda, float* c, int64_t ldc) const {
+    if (m_ == 0 || n_ == 0) return;
+    if (k_ == 0) {
+      for (int64_t i = 0; i < m_; ++i) std::fill(c + i * ldc, c + i * ldc + n_, 0.0f);
+      return;
+    }
+    if (bf16_) {
+      cblas_gemm_bf16bf16f32_compute(CblasRowMajor, CblasNoTrans, CblasPacked, m_, n_, k_, 1.0f,
+                                     static_cast<const MKL_BF16*>(a), lda,
+                                     static_cast<const MKL_BF16*>(packed_), n_, 0.0f, c, ldc);
+    } else {
+      cblas_sgemm_compute(CblasRowMajor, CblasNoTrans, CblasPacked, m_, n_, k_,
+                          static_cast<const float*>(a), lda, static_cast<const float*>(packed_),
+                          n_, 0.0f, c, ldc);
+    }
+  }
+
+ private:
+  bool bf16_;
+  int64_t m_, n_, k_;
+  void* packed_ = nullptr;
+};
+
+// A row-major [rows, cols] operand the GEMMs read: fp32, or a bf16 copy kept beside it.
+struct GemmInput {
+  bool bf16;   // stored as bf16 (for MKL's bf16 GEMM)
+  bool round;  // stored as fp32 rounded to bf16 (the emulated bf16 mode)
+  int64_t cols;
+  std::vector<float> f32;
+  std::vector<uint16_t> b16;
+  GemmInput(bool bf16_mode, int64_t rows, int64_t cols_)
+      : bf16(bf16_mode && CpuHasBf16()), round(bf16_mode && !CpuHasBf16()), cols(cols_) {
+    if (bf16) {
+      b16.assign(static_cast<size_t>(rows * cols), 0);
+    } else {
+      f32.assign(static_cast<size_t>(rows * cols), 0.0f);
+    }
+  }
+  void Set(int64_t row, int64_t col, float value) {
+    if (bf16) {
+      b16[row * cols + col] = ToBf16(value);
+    } else {
+      f32[row * cols + col] = round ? RoundToBf16(value) : value;
+    }
+  }
+  // row[col0 .. col0 + n) = values * scale (scale may be null)
+  void SetRow(int64_t row, int64_t col0, int64_t n, const float* __restrict values,
+              const float* __restrict scale) {
+    if (bf16) {
+      uint16_t* __restrict out = b16.data() + row * cols + col0;
+#pragma GCC ivdep
+      for (int64_t j = 0; j < n; ++j) out[j] = ToBf16(scale ? values[j] * scale[j] : values[j]);
+    } else {
+      float* __restrict out = f32.data() + row * cols + col0;
+      if (round) {
+#pragma GCC ivdep
+        for (int64_t j = 0; j < n; ++j)
+          out[j] = RoundToBf16(scale ? values[j] * scale[j] : values[j]);
+      } else if (scale) {
+#pragma GCC ivdep
+        for (int64_t j = 0; j < n; ++j) out[j] = values[j] * scale[j];
+      } else {
+        std::copy(values, values + n, out);
+      }
+    }
+  }
+  const void* data(int64_t row = 0, int64_t col = 0) const {
+    return bf16 ? static_cast<const void*>(b16.data() + row * cols + col)
+                : static_cast<const void*>(f32.data() + row * cols + col);
+  }
+};
+
+
+// In place over n values: y = sigma(x) (gate) or phi(x) (candidate).
+inline void SigmoidInPlace(float* __restrict x, int64_t n) {
+#pragma GCC ivdep
+  for (int64_t j = 0; j < n; ++j) x[j] = FastSigmoid(x[j]);
+}
+inline void TanhInPlace(float* __restrict x, int64_t n) {
+#pragma GCC ivdep
+  for (int64_t j = 0; j < n; ++j) x[j] = FastTanh(x[j]);
+}
+inline void AddInPlace(float* __restrict x, const float* __restrict y, int64_t n) {
+#pragma GCC ivdep
+  for (int64_t j = 0; j < n; ++j) x[j] += y[j];
+}
+
+}  // namespace lstm_zoo
+
+#endif  // LSTM_ZOO_KERNELS_KERNEL_COMMON_H_
