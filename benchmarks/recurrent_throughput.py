@@ -67,7 +67,8 @@ def kernel_main(args, started):
     results = {}
     for label, shape in SHAPES.items():
         print(f"\n## {label}")
-        rows, peaks = kernel_study(shape, warmup, timed, repeats)
+        layers = args.layers.split(",") if args.layers else None
+        rows, peaks = kernel_study(shape, warmup, timed, repeats, layers=layers)
         results[label] = {"shape": shape.__dict__, "rows": rows, "roofline_gflops": peaks}
         print()
         print(markdown(rows))

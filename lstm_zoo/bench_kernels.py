@@ -22,8 +22,29 @@ import tensorflow as tf
 
 from lstm_zoo.bench import Shape, keras_step_functions, median_seconds, torch_step_functions
 
-KERNEL_LAYERS = ("zoo_lstm", "peephole", "coupled", "zoo_gru")
-GATE_BLOCKS = {"lstm": 4, "zoo_lstm": 4, "peephole": 4, "coupled": 3, "zoo_gru": 3}
+KERNEL_LAYERS = (
+    "zoo_lstm",
+    "peephole",
+    "coupled",
+    "zoo_gru",
+    "mut1",
+    "mut2",
+    "mut3",
+    "layer_norm_lstm",
+)
+# (input, recurrent) blocks of units wide in each matmul: MUT1 and MUT2 read x_t itself (no
+# input map at these shapes, where inputs = units) and MUT1 has no recurrent z block
+GATE_BLOCKS = {
+    "lstm": (4, 4),
+    "zoo_lstm": (4, 4),
+    "peephole": (4, 4),
+    "coupled": (3, 3),
+    "zoo_gru": (3, 3),
+    "mut1": (2, 2),
+    "mut2": (2, 3),
+    "mut3": (3, 3),
+    "layer_norm_lstm": (4, 4),
+}
 SHAPES = {
     "64x64, 256/256": Shape(batch=64, steps=64, inputs=256, units=256),
     "ptb-small 20x20, 200/200": Shape(batch=20, steps=20, inputs=200, units=200),
@@ -74,8 +95,9 @@ def roofline(shape):
     }
 
 
-def kernel_study(shape, warmup=3, timed=10, repeats=3, torch=True, log=print):
-    """Rows {layer, path, precision, train/infer tokens_per_s, ratios, roofline shares}."""
+def kernel_study(shape, warmup=3, timed=10, repeats=3, torch=True, log=print, layers=None):
+    """Rows {layer, path, precision, train/infer tokens_per_s, ratios, roofline shares};
+    `layers`: the zoo layers to measure (default every one with a native kernel)."""
     tokens = shape.batch * shape.steps
     rows = []
 
@@ -101,7 +123,7 @@ def kernel_study(shape, warmup=3, timed=10, repeats=3, torch=True, log=print):
         "mixed_bfloat16",
         *keras_step_functions("lstm", False, shape, dtype="mixed_bfloat16"),
     )
-    for name in KERNEL_LAYERS:
+    for name in layers or KERNEL_LAYERS:
         measure(name, "xla", "float32", *keras_step_functions(name, False, shape, path="xla"))
         measure(name, "native", "float32", *keras_step_functions(name, False, shape))
         measure(
@@ -135,7 +157,7 @@ def _add_ratios(rows, shape, peaks):
     for row in rows:
         bf16 = row["precision"] != "float32"
         peer = torch_bf16 if bf16 else torch_fp32
-        blocks = GATE_BLOCKS.get(row["layer"], 4)
+        input_blocks, recurrent_blocks = GATE_BLOCKS.get(row["layer"], (4, 4))
         # the roofline of a step function: its two matmul kinds at their measured rates
         rates = peaks["bfloat16" if bf16 else "float32"]
         for kind, train in (("train", True), ("infer", False)):
@@ -143,8 +165,8 @@ def _add_ratios(rows, shape, peaks):
             row[f"{kind}_vs_keras"] = rate / keras_fp32[f"{kind}_tokens_per_s"]
             row[f"{kind}_vs_torch"] = rate / peer[f"{kind}_tokens_per_s"] if peer else None
             seconds = (shape.batch * shape.steps) / rate
-            projection = 2 * shape.batch * shape.steps * shape.inputs * blocks * shape.units
-            recurrent = 2 * shape.batch * shape.steps * shape.units * blocks * shape.units
+            projection = 2 * shape.batch * shape.steps * shape.inputs * input_blocks * shape.units
+            recurrent = 2 * shape.batch * shape.steps * shape.units * recurrent_blocks * shape.units
             factor = 3 if train else 1
             ideal = factor * (projection / rates["projection"] + recurrent / rates["step"]) / 1e9
             row[f"{kind}_roofline_share"] = ideal / seconds

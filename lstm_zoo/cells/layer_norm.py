@@ -82,6 +82,12 @@ class LayerNormLSTMCell(LSTMCell):
     def hand_written_backward(self):
         return False  # the fast loop differentiates `step`
 
+    @property
+    def native_kernel(self):
+        """'layer_norm_lstm' with sigmoid/tanh (`lstm_zoo/kernels/layer_norm_lstm.cc`)."""
+        exact = type(self) is LayerNormLSTMCell  # subclasses opt in themselves
+        return "layer_norm_lstm" if exact and self.standard_activations else None
+
     def input_projection(self, inputs):
         """LN(x W; g_x, b_x) + b, for all steps at once."""
         xz = layer_norm(

@@ -350,6 +350,29 @@ inline void AddInPlace(float* __restrict x, const float* __restrict y, int64_t n
   for (int64_t j = 0; j < n; ++j) x[j] += y[j];
 }
 
+// ----------------------------------------------------------------------------- op inputs
+// OK when `t` has `shape` (or, when `optional`, no elements: an absent operand), else an
+// error that names the input and both shapes.
+inline tensorflow::Status CheckShape(const tensorflow::Tensor& t, std::vector<int64_t> shape,
+                                     const char* name, bool optional) {
+  if (optional && t.NumElements() == 0) return tensorflow::OkStatus();
+  bool ok = t.dims() == static_cast<int>(shape.size());
+  for (size_t d = 0; ok && d < shape.size(); ++d) ok = t.dim_size(d) == shape[d];
+  if (!ok) {
+    std::string expected = "[";
+    for (size_t d = 0; d < shape.size(); ++d) expected += (d ? ", " : "") + std::to_string(shape[d]);
+    return tensorflow::errors::InvalidArgument(name, " has shape ", t.shape().DebugString(),
+                                               ", expected ", expected, "]",
+                                               optional ? " or empty" : "");
+  }
+  return tensorflow::OkStatus();
+}
+
+// The data of an optional float operand, or null when it is absent (empty).
+inline const float* OptionalData(const tensorflow::Tensor& t) {
+  return t.NumElements() ? t.flat<float>().data() : nullptr;
+}
+
 }  // namespace lstm_zoo
 
 #endif  // LSTM_ZOO_KERNELS_KERNEL_COMMON_H_

@@ -83,24 +83,6 @@ std::unique_ptr<PackedGemm> ColumnGemm(bool bf16, int64_t rows, const float* ker
   return std::make_unique<PackedGemm>(bf16, rows, width, N, columns.data(), width, false);
 }
 
-tensorflow::Status CheckShape(const Tensor& t, std::vector<int64_t> shape, const char* name,
-                              bool optional) {
-  if (optional && t.NumElements() == 0) return tensorflow::OkStatus();
-  bool ok = t.dims() == static_cast<int>(shape.size());
-  for (size_t d = 0; ok && d < shape.size(); ++d) ok = t.dim_size(d) == shape[d];
-  if (!ok) {
-    std::string expected = "[";
-    for (size_t d = 0; d < shape.size(); ++d) expected += (d ? ", " : "") + std::to_string(shape[d]);
-    return InvalidArgument(name, " has shape ", t.shape().DebugString(), ", expected ",
-                           expected, "]", optional ? " or empty" : "");
-  }
-  return tensorflow::OkStatus();
-}
-
-const float* OptionalData(const Tensor& t) {
-  return t.NumElements() ? t.flat<float>().data() : nullptr;
-}
-
 // ----------------------------------------------------------------------------- forward
 // Inputs: 0 xz [T, B, 3N], 1 kernel [N, G], 2 h0 [B, N], 3 mask [T, B] or [0],
 // 4 dropout [B, N] or [0]. Outputs: 0 h_seq [T, B, N], 1 gates [T, B, 3N] (z, r, n; [0, B, 3N]
