@@ -112,7 +112,14 @@ COMPILE_FLAGS = [
 
 def build_key(tf_version, cxx):
     text = "\n".join(
-        [*(path.read_text() for path in SOURCES + HEADERS), " ".join(COMPILE_FLAGS), tf_version, cxx, cpu_flags(), sys.version]
+        [
+            *(path.read_text() for path in SOURCES + HEADERS),
+            " ".join(COMPILE_FLAGS),
+            tf_version,
+            cxx,
+            cpu_flags(),
+            sys.version,
+        ]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -175,7 +182,8 @@ def _compile(target, cxx, tf, verbose):
         )
         if result.returncode != 0:
             raise BuildError(
-                f"compiling {', '.join(path.name for path in SOURCES)} failed ({' '.join(command[:1])} exit "
+                f"compiling {', '.join(path.name for path in SOURCES)} failed "
+                f"({' '.join(command[:1])} exit "
                 f"{result.returncode}):\n{result.stderr[-4000:]}"
             )
         if verbose and result.stderr:

@@ -172,9 +172,7 @@ def native_recurrence(
     """Run the recurrence of `cell` natively; arguments as `FusedScan.__call__`."""
     kind = cell.native_kernel
     if kind in MUT_KINDS:  # two GEMMs a step, U among the cell's extra weights
-        return native_mut_recurrence(
-            kind, xz, initial_states, extra, mask, dropout_mask, training
-        )
+        return native_mut_recurrence(kind, xz, initial_states, extra, mask, dropout_mask, training)
     if kind == "layer_norm_lstm":  # row-wide norms: its own loops
         return native_layer_norm_recurrence(
             cell, xz, initial_states, kernel, extra, mask, dropout_mask, training

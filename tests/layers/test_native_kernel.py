@@ -18,7 +18,16 @@ from lstm_zoo import kernels
 from lstm_zoo.layers.scan import FusedScan
 from tests.helpers import random_inputs, zoo_cell_names, zoo_layer
 
-NATIVE_CELLS = ["zoo_lstm", "peephole", "coupled", "zoo_gru", "mut1", "mut2", "mut3", "layer_norm_lstm"]
+NATIVE_CELLS = [
+    "zoo_lstm",
+    "peephole",
+    "coupled",
+    "zoo_gru",
+    "mut1",
+    "mut2",
+    "mut3",
+    "layer_norm_lstm",
+]
 ON_LINUX_X86 = sys.platform == "linux" and platform.machine() == "x86_64"
 
 pytestmark = pytest.mark.skipif(
@@ -307,7 +316,14 @@ def test_disabled_block_and_set_enabled_use_the_xla_loop():
         ("layer_norm_lstm", {"recurrent_activation": "hard_sigmoid"}, "float32"),
         ("clockwork", {}, "float32"),
     ],
-    ids=["gru-reset-before", "relu", "float64", "mut1-relu", "layer-norm-hard-sigmoid", "clockwork"],
+    ids=[
+        "gru-reset-before",
+        "relu",
+        "float64",
+        "mut1-relu",
+        "layer-norm-hard-sigmoid",
+        "clockwork",
+    ],
 )
 def test_configurations_without_a_kernel_use_the_xla_loop(name, kwargs, dtype):
     x = tf.constant(random_inputs((2, 4, 3), dtype=dtype))
