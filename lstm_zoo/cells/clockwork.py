@@ -7,7 +7,7 @@ import math
 import numpy as np
 from keras import ops
 
-from lstm_zoo.cells.base import RecurrentCell, read_value
+from lstm_zoo.cells.base import RecurrentCell, _name, read_value
 from lstm_zoo.cells.registry import register_cell
 
 
@@ -80,6 +80,12 @@ class ClockworkRNNCell(RecurrentCell):
         finally:
             self.recurrent_initializer = base
 
+    @property
+    def native_kernel(self):
+        """'clockwork' with phi = tanh (`lstm_zoo/kernels/clockwork.cc`)."""
+        exact = type(self) is ClockworkRNNCell  # subclasses opt in themselves
+        return "clockwork" if exact and _name(self.activation) == "tanh" else None
+
     def loop_kernel(self):
         kernel = read_value(self.recurrent_kernel)
         return kernel * ops.cast(self._connectivity, kernel.dtype)
@@ -90,7 +96,8 @@ class ClockworkRNNCell(RecurrentCell):
         active = ops.equal(ops.mod(clock, periods), 0.0)  # [batch, units]
         candidate = self.activation(xz + hz)
         h = ops.where(active, candidate, h_prev)
-        next_clock = ops.stop_gradient(ops.mod(clock + 1.0, float(self.cycle)))
+        cycle = ops.cast(self.cycle, clock.dtype)  # a float constant would promote bfloat16
+        next_clock = ops.stop_gradient(ops.mod(clock + 1.0, cycle))
         return h, [h, next_clock], (candidate, ops.cast(active, h.dtype))
 
     def named_gates(self, saved):

@@ -25,7 +25,12 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 # the op libraries' sources (one library) and the header they share
-SOURCES = [HERE / "recurrence.cc", HERE / "mutated_units.cc", HERE / "layer_norm_lstm.cc"]
+SOURCES = [
+    HERE / "recurrence.cc",
+    HERE / "mutated_units.cc",
+    HERE / "layer_norm_lstm.cc",
+    HERE / "clockwork.cc",
+]
 HEADERS = [HERE / "kernel_common.h"]
 LIBRARY_NAME = "_recurrence"
 

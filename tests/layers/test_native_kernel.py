@@ -16,7 +16,7 @@ import tensorflow as tf
 import lstm_zoo
 from lstm_zoo import kernels
 from lstm_zoo.layers.scan import FusedScan
-from tests.helpers import random_inputs, zoo_cell_names, zoo_layer
+from tests.helpers import cell_options, random_inputs, zoo_cell_names, zoo_layer
 
 NATIVE_CELLS = [
     "zoo_lstm",
@@ -27,6 +27,7 @@ NATIVE_CELLS = [
     "mut2",
     "mut3",
     "layer_norm_lstm",
+    "clockwork",
 ]
 ON_LINUX_X86 = sys.platform == "linux" and platform.machine() == "x86_64"
 
@@ -63,7 +64,7 @@ def _mask(batch, steps, seed):
 
 def _layer(name, units, weights=None, **kwargs):
     layer = lstm_zoo.recurrent_layer(
-        name, units, return_sequences=True, return_state=True, **kwargs
+        name, units, return_sequences=True, return_state=True, **cell_options(name, units), **kwargs
     )
     return layer
 
@@ -147,7 +148,9 @@ def test_native_equals_xla_loop(name, steps, batch, go_backwards, masked):
 def test_native_equals_xla_with_initial_states_dropout_and_inference(name):
     x = random_inputs((5, 9, 4), seed=3)
     layer = _built(name, 6, x, recurrent_dropout=0.3, dropout=0.2, seed=7)
-    states = [random_inputs((5, 6), seed=10 + i) for i in range(len(layer.cell.state_size))]
+    states = [random_inputs((5, size), seed=10 + i) for i, size in enumerate(layer.cell.state_size)]
+    if name == "clockwork":  # its clock: a step count (5 rows at different phases)
+        states[1] = np.arange(5, dtype="float32")[:, None] + 3.0
     mask = _mask(5, 9, seed=2)
     # same dropout masks on both paths: the layer draws them from its seed generator
     generator = layer.cell.seed_generator
@@ -314,7 +317,7 @@ def test_disabled_block_and_set_enabled_use_the_xla_loop():
         ("zoo_lstm", {}, "float64"),
         ("mut1", {"activation": "relu"}, "float32"),
         ("layer_norm_lstm", {"recurrent_activation": "hard_sigmoid"}, "float32"),
-        ("clockwork", {}, "float32"),
+        ("clockwork", {"activation": "relu"}, "float32"),
     ],
     ids=[
         "gru-reset-before",
@@ -322,7 +325,7 @@ def test_disabled_block_and_set_enabled_use_the_xla_loop():
         "float64",
         "mut1-relu",
         "layer-norm-hard-sigmoid",
-        "clockwork",
+        "clockwork-relu",
     ],
 )
 def test_configurations_without_a_kernel_use_the_xla_loop(name, kwargs, dtype):
