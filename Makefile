@@ -25,10 +25,11 @@ demo: $(KERNEL)
 test: $(KERNEL)
 	$(BIN)/ruff check lstm_zoo tests benchmarks examples
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile --durations=25
-	# the layer checks of the four kernel cells once more on the XLA loop (the path of
+	# the layer checks of the native-kernel cells once more on the XLA loop (the path of
 	# jit_compile=True models, GPUs and TPUs; the run above takes the native kernel)
 	LSTM_ZOO_KERNEL=xla $(BIN)/python -m pytest -q -n auto --maxprocesses 4 \
-		tests/layers/test_recurrent.py -k "zoo_lstm or peephole or coupled or zoo_gru"
+		tests/layers/test_recurrent.py \
+		-k "zoo_lstm or peephole or coupled or zoo_gru or mut or layer_norm or clockwork"
 
 lint: $(STAMP)
 	$(BIN)/ruff check lstm_zoo tests benchmarks examples

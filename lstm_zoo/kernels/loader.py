@@ -25,6 +25,18 @@ import threading
 from lstm_zoo.kernels import build
 
 _ENV = "LSTM_ZOO_KERNEL"
+# the cells' `native_kernel` names the library has loops for
+KERNEL_CELLS = (
+    "lstm",
+    "peephole",
+    "coupled",
+    "gru",
+    "mut1",
+    "mut2",
+    "mut3",
+    "layer_norm_lstm",
+    "clockwork",
+)
 _state = {"library": None, "error": None, "tried": False, "enabled": True}
 _lock = threading.Lock()
 _local = threading.local()
@@ -122,8 +134,9 @@ def call_reason():
 
 def status():
     """{'path': 'native' or 'xla', 'reason': why, 'library': path or None, 'bf16': how
-    mixed_bfloat16 GEMMs run} for this process
-    (a cell, dtype or jit_compile=True call may still run the XLA loop: see the module)."""
+    mixed_bfloat16 GEMMs run, 'cells': the cells' `native_kernel` names it has loops for} for
+    this process (a cell, dtype or jit_compile=True call may still run the XLA loop: see the
+    module)."""
     reason = process_reason()
     flags = build.cpu_flags().split()
     native_bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
@@ -131,6 +144,7 @@ def status():
         "path": "xla" if reason else "native",
         "reason": reason or "the native kernel is built and loaded",
         "library": _state.get("path"),
+        "cells": list(KERNEL_CELLS),
         "bf16": (
             "MKL bf16 GEMM (AMX / AVX-512-BF16)"
             if native_bf16

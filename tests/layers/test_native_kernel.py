@@ -336,13 +336,15 @@ def test_configurations_without_a_kernel_use_the_xla_loop(name, kwargs, dtype):
 
 
 def test_only_the_kernel_cells_run_natively():
-    """Cells that subclass a kernel cell with other equations (layer-norm, Mogrifier,
-    depth-gated, ...) must not inherit its kernel."""
+    """Cells that subclass a kernel cell with other equations (Mogrifier, depth-gated, ...)
+    must not inherit its kernel; every kernel cell's loop is one `status()` lists."""
     x = tf.constant(random_inputs((2, 4, 3)))
     for name in zoo_cell_names():
         layer = zoo_layer(name, 4)
         expected = "native" if name in NATIVE_CELLS else "xla"
         assert _path(layer, x) == expected, name
+        if expected == "native":
+            assert layer.cell.native_kernel in kernels.status()["cells"], name
 
 
 def test_environment_switch_and_status_in_a_fresh_process():
