@@ -39,6 +39,37 @@ inline float FloorMod(float a, float b) {
   return r;
 }
 
+// Which units a clock value activates: 1 where clock mod T_u == 0. A table over the clock
+// values 0 .. cycle - 1 when it is small (the default periods (1, 2, 4, 8): 8 rows), else
+// (or for a clock outside it: a user's initial state) computed per unit.
+class ActiveUnits {
+ public:
+  ActiveUnits(const float* periods, int64_t units, float cycle)
+      : periods_(periods), units_(units) {
+    if (cycle >= 1.0f && cycle * units <= kMaxTable && cycle == std::floor(cycle)) {
+      rows_ = static_cast<int64_t>(cycle);
+      table_.resize(static_cast<size_t>(rows_ * units));
+      for (int64_t c = 0; c < rows_; ++c)
+        for (int64_t u = 0; u < units; ++u)
+          table_[c * units + u] = FloorMod(static_cast<float>(c), periods[u]) == 0.0f;
+    }
+  }
+  // the flags of `clock`, in `scratch` (units floats) when not in the table
+  const float* Of(float clock, float* scratch) const {
+    if (clock >= 0.0f && clock < static_cast<float>(rows_) && clock == std::floor(clock))
+      return table_.data() + static_cast<int64_t>(clock) * units_;
+    for (int64_t u = 0; u < units_; ++u) scratch[u] = FloorMod(clock, periods_[u]) == 0.0f;
+    return scratch;
+  }
+
+ private:
+  static constexpr int64_t kMaxTable = int64_t{1} << 20;
+  const float* periods_;
+  int64_t units_;
+  int64_t rows_ = 0;
+  std::vector<float> table_;
+};
+
 Split ClockworkRowSplit(OpKernelContext* context, int64_t batch, int64_t units) {
   const int threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
   int chunks = std::max(1, std::min(threads, 8));
@@ -101,6 +132,7 @@ class ClockworkForwardOp : public OpKernel {
     const float cycle = cycle_;
 
     const Split split = ClockworkRowSplit(context, B, N);
+    const ActiveUnits active(periods, N, cycle);
     std::vector<std::unique_ptr<PackedGemm>> gemms(split.chunks);
     std::vector<std::vector<float>> hz(split.chunks);
     GemmInput h_in[2] = {GemmInput(bf16_, B, N), GemmInput(bf16_, B, N)};
@@ -113,9 +145,10 @@ class ClockworkForwardOp : public OpKernel {
       if (rows.size() == 0) return;
       if (t == 0) {
         gemms[chunk] = std::make_unique<PackedGemm>(bf16_, rows.size(), N, N, kernel, N, false);
-        hz[chunk].assign(static_cast<size_t>(rows.size() * N), 0.0f);
+        hz[chunk].assign(static_cast<size_t>((rows.size() + 1) * N), 0.0f);
       }
       float* out = hz[chunk].data();
+      float* scratch = out + rows.size() * N;
       gemms[chunk]->Run(h_in[t % 2].data(rows.begin), N, out, N);
       GemmInput& next = h_in[(t + 1) % 2];
       for (int64_t b = rows.begin; b < rows.end; ++b) {
@@ -132,8 +165,9 @@ class ClockworkForwardOp : public OpKernel {
         const bool real = mask == nullptr || mask[row] != 0.0f;
         if (real) {
           const float now = clock[b];
-          for (int64_t j = 0; j < N; ++j)
-            if (FloorMod(now, periods[j]) == 0.0f) h[j] = a[j];
+          const float* __restrict on = active.Of(now, scratch);
+#pragma GCC ivdep
+          for (int64_t j = 0; j < N; ++j) h[j] = on[j] != 0.0f ? a[j] : h[j];
           clock[b] = FloorMod(now + 1.0f, cycle);
         }
         std::copy(h, h + N, hs + row * N);  // a masked row carries h and the clock
@@ -157,6 +191,7 @@ class ClockworkBackwardOp : public OpKernel {
  public:
   explicit ClockworkBackwardOp(OpKernelConstruction* context) : OpKernel(context) {
     OP_REQUIRES_OK(context, context->GetAttr("bf16_matmul", &bf16_));
+    OP_REQUIRES_OK(context, context->GetAttr("cycle", &cycle_));
   }
 
   void Compute(OpKernelContext* context) override {
@@ -196,6 +231,7 @@ class ClockworkBackwardOp : public OpKernel {
     }
 
     const Split split = ClockworkRowSplit(context, B, N);
+    const ActiveUnits active(periods, N, cycle_);
     std::vector<std::unique_ptr<PackedGemm>> gemms(split.chunks);
     std::vector<std::vector<float>> outs(split.chunks);
     GemmInput da16(bf16_, bf16_ ? B : 0, N);  // bf16 copy of da_t for the GEMM
@@ -206,8 +242,9 @@ class ClockworkBackwardOp : public OpKernel {
       if (rows.size() == 0) return;
       if (s == 0) {
         gemms[chunk] = std::make_unique<PackedGemm>(bf16_, rows.size(), N, N, kernel, N, true);
-        outs[chunk].assign(static_cast<size_t>(rows.size() * N), 0.0f);
+        outs[chunk].assign(static_cast<size_t>((rows.size() + 1) * N), 0.0f);
       }
+      float* scratch = outs[chunk].data() + rows.size() * N;
       for (int64_t b = rows.begin; b < rows.end; ++b) {
         const int64_t row = t * B + b;
         float* __restrict da = d_xz + row * N;
@@ -215,15 +252,22 @@ class ClockworkBackwardOp : public OpKernel {
         const float* __restrict dh_out = d_h_seq + row * N;
         const bool real = mask == nullptr || mask[row] != 0.0f;
         const float* __restrict n = candidate + row * N;
-        const float now = clocks[row];
-        for (int64_t j = 0; j < N; ++j) {
-          const float dht = dh_b[j] + dh_out[j];
-          if (real && FloorMod(now, periods[j]) == 0.0f) {
-            da[j] = dht * (1.0f - n[j] * n[j]);
-            dh_b[j] = 0.0f;  // h_t came from the candidate: h_{t-1} only through U
-          } else {
+        // where a unit took the candidate, h_{t-1} reaches h_t only through U; a unit (or
+        // a masked row) that kept h_{t-1} passes dh straight back
+        const float* __restrict on = real ? active.Of(clocks[row], scratch) : nullptr;
+        if (on == nullptr) {
+#pragma GCC ivdep
+          for (int64_t j = 0; j < N; ++j) {
             da[j] = 0.0f;
-            dh_b[j] = dht;  // a unit (or a row) that kept h_{t-1}
+            dh_b[j] += dh_out[j];
+          }
+        } else {
+#pragma GCC ivdep
+          for (int64_t j = 0; j < N; ++j) {
+            const float dht = dh_b[j] + dh_out[j];
+            const bool took = on[j] != 0.0f;
+            da[j] = took ? dht * (1.0f - n[j] * n[j]) : 0.0f;
+            dh_b[j] = took ? 0.0f : dht;
           }
         }
         if (bf16_) da16.SetRow(b, 0, N, da, nullptr);
@@ -245,6 +289,7 @@ class ClockworkBackwardOp : public OpKernel {
 
  private:
   bool bf16_;
+  float cycle_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("ZooClockworkForward").Device(DEVICE_CPU), ClockworkForwardOp);
@@ -292,6 +337,7 @@ REGISTER_OP("ZooClockworkBackward")
     .Input("dropout: float")
     .Input("candidate: float")
     .Input("clocks: float")
+    .Attr("cycle: float")
     .Attr("bf16_matmul: bool = false")
     .Output("d_xz: float")
     .Output("d_h0: float")

@@ -80,6 +80,7 @@ def native_clockwork_recurrence(
                 dropout=dropout,
                 candidate=candidate,
                 clocks=clocks,
+                cycle=cycle,
                 bf16_matmul=bf16,
             )
             h_in = tf.concat([h0[tf.newaxis], seq[:-1]], axis=0)

@@ -71,14 +71,21 @@ inline float RoundToBf16(float x) {  // the float value of ToBf16(x)
   return y;
 }
 
-// MKL's bf16 GEMM only where the CPU has bf16 instructions (AVX-512-BF16; AMX-BF16 comes
+// MKL's bf16 GEMM only on Intel CPUs with bf16 instructions (AVX-512-BF16; AMX-BF16 comes
 // with them). Elsewhere bf16 mode is emulated with the same numerics: operands rounded to
-// bf16, products accumulated in fp32 by the fp32 GEMM.
-// LSTM_ZOO_KERNEL_BF16=emulate forces the emulation (tests: both modes on one machine).
+// bf16, products accumulated in fp32 by the fp32 GEMM. On an AMD EPYC (Zen 4) with
+// AVX-512-BF16, MKL's bf16 GEMM ran slower than its fp32 GEMM (packed, one thread: 66-77
+// against 84-85 GFLOP/s at [32-64, 256] x [256, 1024], 64 against 69 at [20, 200] x
+// [200, 800]): MKL takes its bf16 instructions on Intel CPUs only.
+// LSTM_ZOO_KERNEL_BF16=emulate forces the emulation, =mkl MKL's bf16 GEMM where the CPU has
+// the instructions (tests, benchmarks: both modes on one machine).
 inline bool CpuHasBf16() {
   static const bool has = __builtin_cpu_supports("avx512bf16");
+  static const bool intel = __builtin_cpu_is("intel");
   const char* mode = std::getenv("LSTM_ZOO_KERNEL_BF16");
-  return has && !(mode && std::string(mode) == "emulate");
+  if (mode && std::string(mode) == "emulate") return false;
+  if (mode && std::string(mode) == "mkl") return has;
+  return has && intel;
 }
 
 // ----------------------------------------------------------------------------- threads

@@ -52,18 +52,41 @@ Split RowSplit(OpKernelContext* context, int64_t batch, int64_t units) {
   return {static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(chunks, batch))), true};
 }
 
-// mean and 1 / sqrt(var + eps) of n values, two passes (as the XLA path writes LN)
-inline void Moments(const float* __restrict v, int64_t n, float epsilon, float* mean,
-                    float* inv_std) {
+// Sums in 16 lanes (a loop GCC vectorizes: a plain `sum += v[j]` stays scalar, as float
+// addition is not reassociated without -ffast-math), then across the lanes.
+constexpr int kLanes = 16;
+
+inline float Sum(const float* __restrict v, int64_t n) {
+  float lanes[kLanes] = {};
+  const int64_t whole = n / kLanes * kLanes;
+  for (int64_t j = 0; j < whole; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) lanes[l] += v[j + l];
   float sum = 0.0f;
+  for (int64_t j = whole; j < n; ++j) sum += v[j];
+  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
+  return sum;
+}
+
+inline float Dot(const float* __restrict a, const float* __restrict b, int64_t n) {
+  float lanes[kLanes] = {};
+  const int64_t whole = n / kLanes * kLanes;
+  for (int64_t j = 0; j < whole; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) lanes[l] += a[j + l] * b[j + l];
+  float sum = 0.0f;
+  for (int64_t j = whole; j < n; ++j) sum += a[j] * b[j];
+  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
+  return sum;
+}
+
+// mean and 1 / sqrt(var + eps) of n values, two passes (as the XLA path writes LN);
+// `centred` receives v - mean.
+inline void Moments(const float* v, int64_t n, float epsilon, float* centred, float* mean,
+                    float* inv_std) {
+  const float mu = Sum(v, n) / static_cast<float>(n);
 #pragma GCC ivdep
-  for (int64_t j = 0; j < n; ++j) sum += v[j];
-  const float mu = sum / static_cast<float>(n);
-  float sq = 0.0f;
-#pragma GCC ivdep
-  for (int64_t j = 0; j < n; ++j) sq += (v[j] - mu) * (v[j] - mu);
+  for (int64_t j = 0; j < n; ++j) centred[j] = v[j] - mu;
   *mean = mu;
-  *inv_std = 1.0f / std::sqrt(sq / static_cast<float>(n) + epsilon);
+  *inv_std = 1.0f / std::sqrt(Dot(centred, centred, n) / static_cast<float>(n) + epsilon);
 }
 
 // ----------------------------------------------------------------------------- forward
@@ -153,14 +176,12 @@ class LayerNormForwardOp : public OpKernel {
         float* __restrict z = out + (b - rows.begin) * G;
         const float* __restrict x = xz + row * G;
         float mu_h, s_h;
-        Moments(z, G, epsilon, &mu_h, &s_h);
-        float* __restrict xhat = xs ? xs + row * G : nullptr;
+        Moments(z, G, epsilon, z, &mu_h, &s_h);  // z becomes hz - mean
 #pragma GCC ivdep
-        for (int64_t j = 0; j < G; ++j) {
-          const float xh = (z[j] - mu_h) * s_h;
-          if (xhat) xhat[j] = xh;
-          z[j] = x[j] + (xh * gh[j] + bh[j]);
-        }
+        for (int64_t j = 0; j < G; ++j) z[j] *= s_h;  // x^_h
+        if (xs) std::copy(z, z + G, xs + row * G);
+#pragma GCC ivdep
+        for (int64_t j = 0; j < G; ++j) z[j] = x[j] + (z[j] * gh[j] + bh[j]);
         float* __restrict zi = z;
         float* __restrict zg = z + 2 * N;
         float* __restrict zo = z + 3 * N;
@@ -172,7 +193,7 @@ class LayerNormForwardOp : public OpKernel {
 #pragma GCC ivdep
         for (int64_t j = 0; j < N; ++j) c_new[j] = zf[j] * c[j] + zi[j] * zg[j];
         float mu_c, s_c;
-        Moments(c_new, N, epsilon, &mu_c, &s_c);
+        Moments(c_new, N, epsilon, scratch, &mu_c, &s_c);  // scratch: c - mean
         if (gs) {
           std::copy(z, z + G, gs + row * G);
           ss[row * 3] = s_h;
@@ -184,7 +205,7 @@ class LayerNormForwardOp : public OpKernel {
         const bool real = mask == nullptr || mask[row] != 0.0f;
         if (real) {
 #pragma GCC ivdep
-          for (int64_t j = 0; j < N; ++j) scratch[j] = (c_new[j] - mu_c) * s_c * gc[j] + bc[j];
+          for (int64_t j = 0; j < N; ++j) scratch[j] = scratch[j] * s_c * gc[j] + bc[j];
           TanhInPlace(scratch, N);
 #pragma GCC ivdep
           for (int64_t j = 0; j < N; ++j) {
@@ -301,7 +322,7 @@ class LayerNormBackwardOp : public OpKernel {
         p.out.assign(static_cast<size_t>(rows.size() * N), 0.0f);
         p.d_norms.assign(static_cast<size_t>(2 * G), 0.0f);
         p.d_state.assign(static_cast<size_t>(2 * N), 0.0f);
-        p.scratch.assign(static_cast<size_t>(2 * N), 0.0f);
+        p.scratch.assign(static_cast<size_t>(3 * N), 0.0f);
       }
       float* __restrict dgh = p.d_norms.data();
       float* __restrict dbh = dgh + G;
@@ -332,22 +353,24 @@ class LayerNormBackwardOp : public OpKernel {
         float* __restrict xc = p.scratch.data();
         float* __restrict dxc = xc + N;
         float* __restrict dc_b = dc + b * N;
-        float sum_d = 0.0f, sum_dx = 0.0f;
+        float* __restrict d_cn = xc + 2 * N;  // scratch holds 3 N floats
+#pragma GCC ivdep
         for (int64_t j = 0; j < N; ++j) {
           const float x = (c[j] - mu_c) * s_c;
           const float tc = FastTanh(x * gc[j] + gc[N + j]);
           const float dht = dh_b[j] + dh_out[j];
           const float og = go[j];
-          const float d_cn = dht * og * (1.0f - tc * tc);
+          d_cn[j] = dht * og * (1.0f - tc * tc);
           dz[3 * N + j] = dht * tc * og * (1.0f - og);
-          dgc[j] += d_cn * x;
-          dbc[j] += d_cn;
-          const float d = d_cn * gc[j];
           xc[j] = x;
-          dxc[j] = d;
-          sum_d += d;
-          sum_dx += d * x;
+          dxc[j] = d_cn[j] * gc[j];
         }
+#pragma GCC ivdep
+        for (int64_t j = 0; j < N; ++j) {
+          dgc[j] += d_cn[j] * xc[j];
+          dbc[j] += d_cn[j];
+        }
+        const float sum_d = Sum(dxc, N), sum_dx = Dot(dxc, xc, N);
         const float mean_d = sum_d / static_cast<float>(N);
         const float mean_dx = sum_dx / static_cast<float>(N);
 #pragma GCC ivdep
@@ -360,18 +383,17 @@ class LayerNormBackwardOp : public OpKernel {
           dc_b[j] = dct * fg;
         }
         const float* __restrict xh = xhat_h + row * G;
-        float sum_e = 0.0f, sum_ex = 0.0f;
+#pragma GCC ivdep
         for (int64_t j = 0; j < G; ++j) {
           dgh[j] += dz[j] * xh[j];
           dbh[j] += dz[j];
-          const float e = dz[j] * gh[j];
-          sum_e += e;
-          sum_ex += e * xh[j];
+          dhz[j] = dz[j] * gh[j];  // e, normalised below
         }
+        const float sum_e = Sum(dhz, G), sum_ex = Dot(dhz, xh, G);
         const float mean_e = sum_e / static_cast<float>(G);
         const float mean_ex = sum_ex / static_cast<float>(G);
 #pragma GCC ivdep
-        for (int64_t j = 0; j < G; ++j) dhz[j] = s_h * (dz[j] * gh[j] - mean_e - xh[j] * mean_ex);
+        for (int64_t j = 0; j < G; ++j) dhz[j] = s_h * (dhz[j] - mean_e - xh[j] * mean_ex);
         if (bf16_) dz16.SetRow(b, 0, G, dhz, nullptr);
       }
       const void* a = bf16_ ? dz16.data(rows.begin)

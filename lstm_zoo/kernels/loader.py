@@ -132,6 +132,14 @@ def call_reason():
     return process_reason() or in_xla_or_saving()
 
 
+def _cpu_is_intel():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return any(line.startswith("vendor_id") and "GenuineIntel" in line for line in cpuinfo)
+    except OSError:
+        return False
+
+
 def status():
     """{'path': 'native' or 'xla', 'reason': why, 'library': path or None, 'bf16': how
     mixed_bfloat16 GEMMs run, 'cells': the cells' `native_kernel` names it has loops for} for
@@ -139,7 +147,10 @@ def status():
     module)."""
     reason = process_reason()
     flags = build.cpu_flags().split()
-    native_bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    mode = os.environ.get("LSTM_ZOO_KERNEL_BF16", "auto").strip().lower()
+    instructions = "avx512_bf16" in flags or "amx_bf16" in flags
+    # MKL takes its bf16 instructions on Intel CPUs only (kernel_common.h, CpuHasBf16)
+    native_bf16 = instructions and mode != "emulate" and (mode == "mkl" or _cpu_is_intel())
     return {
         "path": "xla" if reason else "native",
         "reason": reason or "the native kernel is built and loaded",
@@ -148,6 +159,8 @@ def status():
         "bf16": (
             "MKL bf16 GEMM (AMX / AVX-512-BF16)"
             if native_bf16
-            else "emulated: bf16-rounded operands in the fp32 GEMM (no bf16 instructions)"
+            else "emulated: bf16-rounded operands in the fp32 GEMM ("
+            + ("MKL has no bf16 path for this CPU" if instructions else "no bf16 instructions")
+            + ")"
         ),
     }
