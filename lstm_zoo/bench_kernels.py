@@ -31,6 +31,7 @@ KERNEL_LAYERS = (
     "mut2",
     "mut3",
     "layer_norm_lstm",
+    "clockwork",
 )
 # (input, recurrent) blocks of units wide in each matmul: MUT1 and MUT2 read x_t itself (no
 # input map at these shapes, where inputs = units) and MUT1 has no recurrent z block
@@ -44,6 +45,7 @@ GATE_BLOCKS = {
     "mut2": (2, 3),
     "mut3": (3, 3),
     "layer_norm_lstm": (4, 4),
+    "clockwork": (1, 1),
 }
 SHAPES = {
     "64x64, 256/256": Shape(batch=64, steps=64, inputs=256, units=256),
