@@ -32,6 +32,7 @@ KERNEL_LAYERS = (
     "mut3",
     "layer_norm_lstm",
     "clockwork",
+    "depth_gated",
 )
 # (input, recurrent) blocks of units wide in each matmul: MUT1 and MUT2 read x_t itself (no
 # input map at these shapes, where inputs = units) and MUT1 has no recurrent z block
@@ -46,6 +47,8 @@ GATE_BLOCKS = {
     "mut3": (3, 3),
     "layer_norm_lstm": (4, 4),
     "clockwork": (1, 1),
+    # depth 2: layer 1's x W (4 blocks) before the loop; per step U_1 (4), W_2 (5), U_2 (4)
+    "depth_gated": (4, 13),
 }
 SHAPES = {
     "64x64, 256/256": Shape(batch=64, steps=64, inputs=256, units=256),

@@ -99,6 +99,12 @@ class DepthGatedLSTMCell(LSTMCell):
     def hand_written_backward(self):
         return False
 
+    @property
+    def native_kernel(self):
+        """'depth_gated' with sigmoid/tanh (`lstm_zoo/kernels/depth_gated.cc`)."""
+        exact = type(self) is DepthGatedLSTMCell  # subclasses opt in themselves
+        return "depth_gated" if exact and self.standard_activations else None
+
     def loop_kernel(self):
         return None  # each layer's h U is its own matmul, done in `step`
 

@@ -30,6 +30,7 @@ SOURCES = [
     HERE / "mutated_units.cc",
     HERE / "layer_norm_lstm.cc",
     HERE / "clockwork.cc",
+    HERE / "depth_gated.cc",
 ]
 HEADERS = [HERE / "kernel_common.h"]
 LIBRARY_NAME = "_recurrence"

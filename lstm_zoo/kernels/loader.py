@@ -36,6 +36,7 @@ KERNEL_CELLS = (
     "mut3",
     "layer_norm_lstm",
     "clockwork",
+    "depth_gated",
 )
 _state = {"library": None, "error": None, "tried": False, "enabled": True}
 _lock = threading.Lock()

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from lstm_zoo.kernels import loader
 from lstm_zoo.kernels.clockwork import native_clockwork_recurrence
+from lstm_zoo.kernels.depth_gated import native_depth_gated_recurrence
 from lstm_zoo.kernels.layer_norm_lstm import native_layer_norm_recurrence
 from lstm_zoo.kernels.mutated_units import KINDS as MUT_KINDS
 from lstm_zoo.kernels.mutated_units import native_mut_recurrence
@@ -174,6 +175,10 @@ def native_recurrence(
     kind = cell.native_kernel
     if kind in MUT_KINDS:  # two GEMMs a step, U among the cell's extra weights
         return native_mut_recurrence(kind, xz, initial_states, extra, mask, dropout_mask, training)
+    if kind == "depth_gated":  # a stack of layers in one step: its own loops
+        return native_depth_gated_recurrence(
+            cell, xz, initial_states, extra, mask, dropout_mask, training
+        )
     if kind == "clockwork":  # a clock per row: its own loops
         return native_clockwork_recurrence(
             cell, xz, initial_states, kernel, mask, dropout_mask, training

@@ -28,6 +28,7 @@ NATIVE_CELLS = [
     "mut3",
     "layer_norm_lstm",
     "clockwork",
+    "depth_gated",
 ]
 ON_LINUX_X86 = sys.platform == "linux" and platform.machine() == "x86_64"
 
@@ -161,6 +162,23 @@ def test_native_equals_xla_with_initial_states_dropout_and_inference(name):
         xla = _run(layer, x, mask, states, training=training, native=False)
         for index, (a, e) in enumerate(zip(native, xla)):
             np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6, err_msg=f"tensor {index}")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"depth": 1},
+        {"depth": 3},
+        {"depth": 3, "use_bias": False},
+        {"depth": 2, "go_backwards": True},
+    ],
+    ids=["depth1", "depth3", "depth3-no-bias", "depth2-backwards"],
+)
+def test_depth_gated_depths_and_options_equal_the_xla_loop(options):
+    """Every layer of the stack, with and without biases, masks of every pattern."""
+    x = random_inputs((7, 9, 4), seed=4)
+    layer = _built("depth_gated", 6, x, **options)
+    _assert_paths_agree(layer, x, mask=_mask(7, 9, seed=5))
 
 
 @pytest.mark.parametrize("name", NATIVE_CELLS)
