@@ -70,16 +70,6 @@ class ActiveUnits {
   std::vector<float> table_;
 };
 
-Split ClockworkRowSplit(OpKernelContext* context, int64_t batch, int64_t units) {
-  const int threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
-  int chunks = std::max(1, std::min(threads, 8));
-  if (2.0 * batch * units * units < 2.0e6) chunks = 1;
-  if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
-    chunks = std::max(1, std::atoi(forced));
-  }
-  return {static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(chunks, batch))), true};
-}
-
 // ----------------------------------------------------------------------------- forward
 // Inputs: 0 xz [T, B, N], 1 kernel [N, N], 2 h0 [B, N], 3 clock0 [B, 1], 4 periods [N],
 // 5 mask [T, B] or [0], 6 dropout [B, N] or [0]. Outputs: 0 h_seq [T, B, N], 1 candidate
@@ -131,7 +121,7 @@ class ClockworkForwardOp : public OpKernel {
     float* ks = training_ ? clocks_t->flat<float>().data() : nullptr;
     const float cycle = cycle_;
 
-    const Split split = ClockworkRowSplit(context, B, N);
+    const Split split = SplitByRows(context, B, 2.0 * N * N);
     const ActiveUnits active(periods, N, cycle);
     std::vector<std::unique_ptr<PackedGemm>> gemms(split.chunks);
     std::vector<std::vector<float>> hz(split.chunks);
@@ -230,7 +220,7 @@ class ClockworkBackwardOp : public OpKernel {
       return;
     }
 
-    const Split split = ClockworkRowSplit(context, B, N);
+    const Split split = SplitByRows(context, B, 2.0 * N * N);
     const ActiveUnits active(periods, N, cycle_);
     std::vector<std::unique_ptr<PackedGemm>> gemms(split.chunks);
     std::vector<std::vector<float>> outs(split.chunks);

@@ -18,10 +18,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lstm_zoo.kernels import loader
-
-
-def _empty():
-    return tf.zeros([0], tf.float32)
+from lstm_zoo.kernels.operands import dropout_operand, empty, recurrent_inputs, step_mask
 
 
 def native_clockwork_recurrence(
@@ -32,10 +29,8 @@ def native_clockwork_recurrence(
     compute_dtype = xz.dtype
     bf16 = compute_dtype == tf.bfloat16
     has_mask = mask is not None
-    mask = tf.cast(mask, tf.float32) if has_mask else _empty()
-    # a constant (Keras derives the dropout mask from ones_like(h0), which a tape may watch)
-    has_dropout = dropout_mask is not None
-    dropout = tf.stop_gradient(tf.cast(dropout_mask, tf.float32)) if has_dropout else _empty()
+    mask = step_mask(mask)
+    dropout, has_dropout = dropout_operand(dropout_mask)
     periods = tf.constant(cell._unit_periods, tf.float32)
     cycle = float(cell.cycle)
 
@@ -73,7 +68,7 @@ def native_clockwork_recurrence(
             seq, candidate, clocks = stored[:3]
             d_xz, d_h0 = ops.zoo_clockwork_backward(
                 d_h_seq=tf.zeros_like(seq) if d_h_seq is None else d_h_seq,
-                d_h_final=_empty() if d_h_final is None else d_h_final,
+                d_h_final=empty() if d_h_final is None else d_h_final,
                 kernel=kernel,
                 periods=periods,
                 mask=mask,
@@ -83,9 +78,7 @@ def native_clockwork_recurrence(
                 cycle=cycle,
                 bf16_matmul=bf16,
             )
-            h_in = tf.concat([h0[tf.newaxis], seq[:-1]], axis=0)
-            if has_dropout:
-                h_in = h_in * dropout
+            h_in = recurrent_inputs(h0, seq, dropout, has_dropout)
             units = tf.shape(kernel)[0]
             d_kernel = tf.matmul(
                 tf.reshape(h_in, [-1, units]), tf.reshape(d_xz, [-1, units]), transpose_a=True

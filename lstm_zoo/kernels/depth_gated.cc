@@ -40,16 +40,6 @@ using tensorflow::Tensor;
 using tensorflow::TensorShape;
 using tensorflow::errors::InvalidArgument;
 
-Split DepthRowSplit(OpKernelContext* context, int64_t batch, int64_t units, int64_t depth) {
-  const int threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
-  int chunks = std::max(1, std::min(threads, 8));
-  if (2.0 * batch * units * units * 9 * depth < 2.0e6) chunks = 1;
-  if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
-    chunks = std::max(1, std::atoi(forced));
-  }
-  return {static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(chunks, batch))), true};
-}
-
 // ----------------------------------------------------------------------------- forward
 // Inputs: 0 xz [T, B, 4N], 1 recurrent [D, N, 4N], 2 upper [D-1, N, 5N], 3 upper_bias
 // [D-1, 5N], 4 depth [D-1, 2, N] (w_cd; w_ld), 5 h0 [D, B, N], 6 c0 [D, B, N], 7 mask [T, B]
@@ -115,7 +105,8 @@ class DepthGatedForwardOp : public OpKernel {
     float* ds = training_ ? dg_t->flat<float>().data() : nullptr;
     if (ds) std::fill(ds, ds + T * D * B * N, 0.0f);
 
-    const Split split = DepthRowSplit(context, B, N, D);
+    // per row and step: U_l 4 N^2 multiply-adds a layer, W_l 5 N^2 above layer 1
+    const Split split = SplitByRows(context, B, 2.0 * N * N * (9 * D - 5));
     struct Chunk {
       std::vector<std::unique_ptr<PackedGemm>> rec, up;  // U_l; W_l (l >= 2)
       std::vector<float> z, p, c_new, tanh_c;
@@ -294,7 +285,8 @@ class DepthGatedBackwardOp : public OpKernel {
       return;
     }
 
-    const Split split = DepthRowSplit(context, B, N, D);
+    // per row and step: U_l 4 N^2 multiply-adds a layer, W_l 5 N^2 above layer 1
+    const Split split = SplitByRows(context, B, 2.0 * N * N * (9 * D - 5));
     struct Chunk {
       std::vector<std::unique_ptr<PackedGemm>> rec, up;  // U_l^T; W_l^T (l >= 2)
       std::vector<float> out, d_low_h, d_low_c, direct, d_depth;

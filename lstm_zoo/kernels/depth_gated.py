@@ -20,10 +20,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lstm_zoo.kernels import loader
-
-
-def _empty():
-    return tf.zeros([0], tf.float32)
+from lstm_zoo.kernels.operands import dropout_operand, empty, recurrent_inputs, step_mask
 
 
 def _unpack_weights(cell, extra):
@@ -54,10 +51,8 @@ def native_depth_gated_recurrence(
     compute_dtype = xz.dtype
     bf16 = compute_dtype == tf.bfloat16
     depth, units = cell.depth, cell.units
-    mask = tf.cast(mask, tf.float32) if mask is not None else _empty()
-    # a constant (Keras derives the dropout mask from ones_like(h0), which a tape may watch)
-    has_dropout = dropout_mask is not None
-    dropout = tf.stop_gradient(tf.cast(dropout_mask, tf.float32)) if has_dropout else _empty()
+    mask = step_mask(mask)
+    dropout, has_dropout = dropout_operand(dropout_mask)
 
     def f32(v):
         return tf.cast(v, tf.float32)
@@ -105,8 +100,8 @@ def native_depth_gated_recurrence(
             h_all, c_all, gates, depth_gates = stored[1:5]
             d_z, d_p, d_depth, d_h0, d_c0 = ops.zoo_depth_gated_backward(
                 d_h_seq=tf.zeros_like(h_seq) if d_h_seq is None else d_h_seq,
-                d_h_final=_empty() if d_h_final is None else d_h_final,
-                d_c_final=_empty() if d_c_final is None else d_c_final,
+                d_h_final=empty() if d_h_final is None else d_h_final,
+                d_c_final=empty() if d_c_final is None else d_c_final,
                 recurrent=rec,
                 upper=up,
                 depth=depth_w,
@@ -124,9 +119,7 @@ def native_depth_gated_recurrence(
             def flat(v):
                 return tf.reshape(v, [-1, tf.shape(v)[-1]])
 
-            h_prev = tf.concat([h0[tf.newaxis], h_all[:-1]], axis=0)  # [T, D, B, N]
-            if has_dropout:
-                h_prev = h_prev * dropout
+            h_prev = recurrent_inputs(h0, h_all, dropout, has_dropout)  # [T, D, B, N]
             d_rec = tf.stack(
                 [
                     tf.matmul(flat(h_prev[:, layer]), flat(d_z[:, layer]), transpose_a=True)

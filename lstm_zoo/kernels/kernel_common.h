@@ -179,6 +179,20 @@ inline Split ChooseSplit(OpKernelContext* context, int64_t batch, int64_t units,
   return {static_cast<int>(std::min<int64_t>(chunks, most)), by_rows};
 }
 
+// A split by batch rows only, for loops whose step reduces over a whole row (norms) or
+// keeps per-row state (a clock) or runs several layers: as ChooseSplit's, one range per
+// intra-op thread (at most 8) when a step does at least 2 MFLOP of GEMM
+// (`step_flops_per_row` times the rows), LSTM_ZOO_KERNEL_THREADS forcing the count.
+inline Split SplitByRows(OpKernelContext* context, int64_t batch, double step_flops_per_row) {
+  const int threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
+  int chunks = std::max(1, std::min(threads, 8));
+  if (step_flops_per_row * batch < 2.0e6) chunks = 1;
+  if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
+    chunks = std::max(1, std::atoi(forced));
+  }
+  return {static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(chunks, batch))), true};
+}
+
 struct Range {
   int64_t begin, end;
   int64_t size() const { return end - begin; }

@@ -41,17 +41,6 @@ using tensorflow::Tensor;
 using tensorflow::TensorShape;
 using tensorflow::errors::InvalidArgument;
 
-// Rows only (see the header); LSTM_ZOO_KERNEL_THREADS and the pool size as for the others.
-Split RowSplit(OpKernelContext* context, int64_t batch, int64_t units) {
-  const int threads = context->device()->tensorflow_cpu_worker_threads()->num_threads;
-  int chunks = std::max(1, std::min(threads, 8));
-  if (2.0 * batch * units * units * 4 < 2.0e6) chunks = 1;
-  if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
-    chunks = std::max(1, std::atoi(forced));
-  }
-  return {static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(chunks, batch))), true};
-}
-
 // Sums in 16 lanes (a loop GCC vectorizes: a plain `sum += v[j]` stays scalar, as float
 // addition is not reassociated without -ffast-math), then across the lanes.
 constexpr int kLanes = 16;
@@ -151,7 +140,7 @@ class LayerNormForwardOp : public OpKernel {
     float* ss = training_ ? stats_t->flat<float>().data() : nullptr;
     const float epsilon = epsilon_;
 
-    const Split split = RowSplit(context, B, N);
+    const Split split = SplitByRows(context, B, 2.0 * N * 4 * N);
     std::vector<std::unique_ptr<PackedGemm>> gemms(split.chunks);
     std::vector<std::vector<float>> hz(split.chunks);
     GemmInput h_in[2] = {GemmInput(bf16_, B, N), GemmInput(bf16_, B, N)};
@@ -301,7 +290,7 @@ class LayerNormBackwardOp : public OpKernel {
       return;
     }
 
-    const Split split = RowSplit(context, B, N);
+    const Split split = SplitByRows(context, B, 2.0 * N * 4 * N);
     const int chunks = split.chunks;
     // per row range: U^T packed at its first step, the GEMM output, the norms' gradient sums
     // (added up after) and scratch for one row

@@ -18,10 +18,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lstm_zoo.kernels import loader
-
-
-def _empty():
-    return tf.zeros([0], tf.float32)
+from lstm_zoo.kernels.operands import dropout_operand, empty, recurrent_inputs, step_mask
 
 
 def native_layer_norm_recurrence(
@@ -31,10 +28,8 @@ def native_layer_norm_recurrence(
     ops = loader.load()
     compute_dtype = xz.dtype
     bf16 = compute_dtype == tf.bfloat16
-    mask = _empty() if mask is None else tf.cast(mask, tf.float32)
-    # a constant (Keras derives the dropout mask from ones_like(h0), which a tape may watch)
-    has_dropout = dropout_mask is not None
-    dropout = tf.stop_gradient(tf.cast(dropout_mask, tf.float32)) if has_dropout else _empty()
+    mask = step_mask(mask)
+    dropout, has_dropout = dropout_operand(dropout_mask)
     epsilon = float(cell.norm_epsilon)
     operands = [tf.cast(v, tf.float32) for v in (xz, kernel, *initial_states[:2], *extra)]
 
@@ -66,8 +61,8 @@ def native_layer_norm_recurrence(
             seq, c_seq, gates, xhat, stats = stored[:5]
             d_xz, d_hz, d_h0, d_c0, d_norms, d_state = ops.zoo_layer_norm_lstm_backward(
                 d_h_seq=tf.zeros_like(seq) if d_h_seq is None else d_h_seq,
-                d_h_final=_empty() if d_h_final is None else d_h_final,
-                d_c_final=_empty() if d_c_final is None else d_c_final,
+                d_h_final=empty() if d_h_final is None else d_h_final,
+                d_c_final=empty() if d_c_final is None else d_c_final,
                 kernel=kernel,
                 c0=c0,
                 norms=norms,
@@ -80,9 +75,7 @@ def native_layer_norm_recurrence(
                 stats=stats,
                 bf16_matmul=bf16,
             )
-            h_in = tf.concat([h0[tf.newaxis], seq[:-1]], axis=0)
-            if has_dropout:
-                h_in = h_in * dropout
+            h_in = recurrent_inputs(h0, seq, dropout, has_dropout)
             units, width = tf.shape(kernel)[0], tf.shape(kernel)[1]
             d_kernel = tf.matmul(
                 tf.reshape(h_in, [-1, units]), tf.reshape(d_hz, [-1, width]), transpose_a=True

@@ -23,12 +23,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lstm_zoo.kernels import loader
+from lstm_zoo.kernels.operands import dropout_operand, empty, recurrent_inputs, step_mask
 
 KINDS = ("mut1", "mut2", "mut3")
-
-
-def _empty():
-    return tf.zeros([0], tf.float32)
 
 
 def _kernel_gradient(kind, h_in, gates, d_xz, units):
@@ -61,10 +58,8 @@ def native_mut_recurrence(
     ops = loader.load()
     compute_dtype = xz.dtype
     bf16 = compute_dtype == tf.bfloat16
-    mask = _empty() if mask is None else tf.cast(mask, tf.float32)
-    # a constant (Keras derives the dropout mask from ones_like(h0), which a tape may watch)
-    has_dropout = dropout_mask is not None
-    dropout = tf.stop_gradient(tf.cast(dropout_mask, tf.float32)) if has_dropout else _empty()
+    mask = step_mask(mask)
+    dropout, has_dropout = dropout_operand(dropout_mask)
     (kernel,) = extra
     operands = [
         tf.cast(xz, tf.float32),
@@ -93,7 +88,7 @@ def native_mut_recurrence(
             seq, saved = (h_seq, gates) if training else forward(xz, kernel, h0, True)[:2]
             d_xz, d_h0 = ops.zoo_mut_backward(
                 d_h_seq=tf.zeros_like(seq) if d_h_seq is None else d_h_seq,
-                d_h_final=_empty() if d_h_final is None else d_h_final,
+                d_h_final=empty() if d_h_final is None else d_h_final,
                 kernel=kernel,
                 h0=h0,
                 mask=mask,
@@ -103,9 +98,7 @@ def native_mut_recurrence(
                 cell=kind,
                 bf16_matmul=bf16,
             )
-            h_in = tf.concat([h0[tf.newaxis], seq[:-1]], axis=0)
-            if has_dropout:
-                h_in = h_in * dropout
+            h_in = recurrent_inputs(h0, seq, dropout, has_dropout)
             d_kernel = _kernel_gradient(kind, h_in, saved, d_xz, tf.shape(kernel)[0])
             return d_xz, d_kernel, d_h0
 

@@ -25,10 +25,8 @@ from lstm_zoo.kernels.depth_gated import native_depth_gated_recurrence
 from lstm_zoo.kernels.layer_norm_lstm import native_layer_norm_recurrence
 from lstm_zoo.kernels.mutated_units import KINDS as MUT_KINDS
 from lstm_zoo.kernels.mutated_units import native_mut_recurrence
-
-
-def _empty():
-    return tf.zeros([0], tf.float32)
+from lstm_zoo.kernels.operands import dropout_operand, recurrent_inputs, step_mask
+from lstm_zoo.kernels.operands import empty as _empty
 
 
 def _float(x):
@@ -114,10 +112,8 @@ class _NativeLoop:
         self.ops = loader.load()
         self.kind, self.bf16 = kind, bf16
         self.lstm_family = kind != "gru"
-        self.mask = _empty() if mask is None else tf.cast(mask, tf.float32)
-        # constants (Keras derives the dropout mask from ones_like(h0), which a tape may watch)
-        self.has_dropout = dropout_mask is not None
-        self.dropout = tf.stop_gradient(_float(dropout_mask)) if self.has_dropout else _empty()
+        self.mask = step_mask(mask)
+        self.dropout, self.has_dropout = dropout_operand(dropout_mask)
 
     def forward(self, w, training):
         """(h_seq, c_seq, gates, aux, h_final, c_final); the stored sequences only when
@@ -156,9 +152,7 @@ class _NativeLoop:
         )
         if self.lstm_family:
             d_hz = d_xz
-        prev_h = tf.concat([w.h0[tf.newaxis], h_seq[:-1]], axis=0)
-        if self.has_dropout:
-            prev_h = prev_h * self.dropout
+        prev_h = recurrent_inputs(w.h0, h_seq, self.dropout, self.has_dropout)
         units, width = tf.shape(w.kernel)[0], tf.shape(w.kernel)[1]
         d_kernel = tf.matmul(
             tf.reshape(prev_h, [-1, units]), tf.reshape(d_hz, [-1, width]), transpose_a=True
