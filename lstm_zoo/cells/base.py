@@ -391,9 +391,9 @@ class RecurrentCell(DropoutRNNCell, keras.Layer):
     @property
     def native_kernel(self):
         """The name of this cell's loop in the native CPU kernel (`lstm_zoo.kernels`: 'lstm',
-        'peephole', 'coupled', 'gru', 'mut1', 'mut2', 'mut3', 'layer_norm_lstm', 'clockwork'
-        or 'depth_gated'), or None when the kernel does not cover this cell or configuration
-        (the XLA loop then runs it)."""
+        'peephole', 'coupled', 'gru', 'mut1', 'mut2', 'mut3', 'layer_norm_lstm', 'clockwork',
+        'depth_gated' or 'mogrifier'), or None when the kernel does not cover this cell or
+        configuration (the XLA loop then runs it)."""
         return None
 
     @property

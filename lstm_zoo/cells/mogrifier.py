@@ -65,6 +65,13 @@ class MogrifierLSTMCell(LSTMCell):
             )
 
     @property
+    def native_kernel(self):
+        # rounds=0 is exactly the LSTM, whose loop runs it
+        if not self.standard_activations:
+            return None
+        return "lstm" if self.rounds == 0 else "mogrifier"
+
+    @property
     def hand_written_backward(self):
         return self.rounds == 0 and super().hand_written_backward
 

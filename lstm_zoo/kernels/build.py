@@ -31,6 +31,7 @@ SOURCES = [
     HERE / "layer_norm_lstm.cc",
     HERE / "clockwork.cc",
     HERE / "depth_gated.cc",
+    HERE / "mogrifier.cc",
 ]
 HEADERS = [HERE / "kernel_common.h"]
 LIBRARY_NAME = "_recurrence"

@@ -37,6 +37,7 @@ KERNEL_CELLS = (
     "layer_norm_lstm",
     "clockwork",
     "depth_gated",
+    "mogrifier",
 )
 _state = {"library": None, "error": None, "tried": False, "enabled": True}
 _lock = threading.Lock()

@@ -23,6 +23,7 @@ from lstm_zoo.kernels import loader
 from lstm_zoo.kernels.clockwork import native_clockwork_recurrence
 from lstm_zoo.kernels.depth_gated import native_depth_gated_recurrence
 from lstm_zoo.kernels.layer_norm_lstm import native_layer_norm_recurrence
+from lstm_zoo.kernels.mogrifier import native_mogrifier_recurrence
 from lstm_zoo.kernels.mutated_units import KINDS as MUT_KINDS
 from lstm_zoo.kernels.mutated_units import native_mut_recurrence
 from lstm_zoo.kernels.operands import dropout_operand, recurrent_inputs, step_mask
@@ -176,6 +177,10 @@ def native_recurrence(
     if kind == "clockwork":  # a clock per row: its own loops
         return native_clockwork_recurrence(
             cell, xz, initial_states, kernel, mask, dropout_mask, training
+        )
+    if kind == "mogrifier":  # r gating GEMMs before the LSTM's, x W inside the step
+        return native_mogrifier_recurrence(
+            cell, xz, initial_states, extra, mask, dropout_mask, training
         )
     if kind == "layer_norm_lstm":  # row-wide norms: its own loops
         return native_layer_norm_recurrence(
