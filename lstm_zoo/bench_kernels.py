@@ -33,6 +33,7 @@ KERNEL_LAYERS = (
     "layer_norm_lstm",
     "clockwork",
     "depth_gated",
+    "mogrifier",
 )
 # (input, recurrent) blocks of units wide in each matmul: MUT1 and MUT2 read x_t itself (no
 # input map at these shapes, where inputs = units) and MUT1 has no recurrent z block
@@ -49,6 +50,8 @@ GATE_BLOCKS = {
     "clockwork": (1, 1),
     # depth 2: layer 1's x W (4 blocks) before the loop; per step U_1 (4), W_2 (5), U_2 (4)
     "depth_gated": (4, 13),
+    # 5 rounds: nothing before the loop; per step Q^1, R^2, Q^3, R^4, Q^5 (1 each), W (4), U (4)
+    "mogrifier": (0, 13),
 }
 SHAPES = {
     "64x64, 256/256": Shape(batch=64, steps=64, inputs=256, units=256),
