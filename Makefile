@@ -29,7 +29,7 @@ test: $(KERNEL)
 	# jit_compile=True models, GPUs and TPUs; the run above takes the native kernel)
 	LSTM_ZOO_KERNEL=xla $(BIN)/python -m pytest -q -n auto --maxprocesses 4 \
 		tests/layers/test_recurrent.py \
-		-k "zoo_lstm or peephole or coupled or zoo_gru or mut or layer_norm or clockwork or depth_gated"
+		-k "zoo_lstm or peephole or coupled or zoo_gru or mut or layer_norm or clockwork or depth_gated or mogrifier"
 
 lint: $(STAMP)
 	$(BIN)/ruff check lstm_zoo tests benchmarks examples
