@@ -143,6 +143,9 @@ EWT = {
     "learning_rate": 2e-3,
     "buckets": [8, 12, 16, 20, 25, 30, 40, 60],  # as benchmarks/ud_pos_tagging.py
 }
+# the character encoder's options where the cell's defaults do not take its 50 units: the
+# clockwork's default periods (1, 2, 4, 8) split units into 4 equal groups, 5 periods into 10s
+CHAR_CELL_OPTIONS = {"clockwork": {"periods": (1, 2, 4, 8, 16)}}
 PTB_PRESET = "ptb-small"
 LIMITS = {"sst2": None, "imdb": 2_000, "ewt": 4_000, "ptb": 200_000}  # None: the whole file
 QUICK_LIMITS = {"sst2": 256, "imdb": 64, "ewt": 64, "ptb": 4_001}  # --quick: a smoke run
@@ -313,6 +316,7 @@ class EWTPipeline(Pipeline):
             char_embedding_dim=EWT["char_embedding_dim"],
             char_units=EWT["char_units"],
             char_cell=self.char_cell(cell),
+            char_recurrent_kwargs=CHAR_CELL_OPTIONS.get(self.char_cell(cell)),
         )
         return compile_tagger(model, EWT["learning_rate"])
 

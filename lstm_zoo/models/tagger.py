@@ -32,6 +32,7 @@ def sequence_tagger(
     char_embedding_dim=25,
     char_units=25,
     char_cell="lstm",
+    char_recurrent_kwargs=None,
     name="sequence_tagger",
 ):
     """Word ids [batch, time] (0 = padding) -> tag probabilities [batch, time, num_tags].
@@ -63,17 +64,24 @@ def sequence_tagger(
         char_vocab_size: int. Size of the character vocabulary (needed with char_features).
         char_embedding_dim: int. Width of the character embedding.
         char_units: int. Units of each direction of the character encoder.
-        char_cell: str. Registry name of the character encoder. The default, Keras's "lstm",
-            takes every batch shape without recompiling; the zoo layers compile their loops
-            with XLA once per shape, and the number of words per batch changes every batch.
+        char_cell: str. Registry name of the character encoder's recurrent layer (the
+            number of words per batch changes every batch: the zoo layers' native CPU kernel
+            takes any shape without compiling, their XLA loop compiles a bounded number of
+            shape buckets).
+        char_recurrent_kwargs: dict. Passed to the character encoder's recurrent layer (say
+            {"periods": (1, 2, 4, 8, 16)} for a clockwork encoder of 50 units).
     """
     check_int("num_tags", num_tags, low=2)
     check_int("num_layers", num_layers, low=1)
     check_number("dropout", dropout, 0.0, 1.0, high_open=True)
     check_bool("crf", crf)
     check_bool("char_features", char_features)
-    if recurrent_kwargs is not None and not isinstance(recurrent_kwargs, dict):
-        raise ValueError(f"recurrent_kwargs must be a dict or None; got {recurrent_kwargs!r}")
+    for argument, value in (
+        ("recurrent_kwargs", recurrent_kwargs),
+        ("char_recurrent_kwargs", char_recurrent_kwargs),
+    ):
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"{argument} must be a dict or None; got {value!r}")
     if char_features and char_vocab_size is None:
         raise ValueError("char_features=True needs char_vocab_size (the character vocabulary)")
     if char_features:
@@ -89,6 +97,7 @@ def sequence_tagger(
             char_embedding_dim,
             char_units,
             cell=char_cell,
+            recurrent_kwargs=char_recurrent_kwargs,
             name="char_features",
         )
     encoder = [

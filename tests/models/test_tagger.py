@@ -216,6 +216,51 @@ def test_char_tagger_padding_words_and_characters_change_nothing():
         sequence_tagger(3, vocab_size=5, char_features=True)
 
 
+def test_char_recurrent_kwargs_reach_the_character_encoder_and_its_config(tmp_path):
+    """A clockwork character encoder of 10 units needs periods that split 10 (its default
+    (1, 2, 4, 8) does not): they reach the encoder's layer and survive a .keras round trip."""
+    model = sequence_tagger(
+        4,
+        vocab_size=9,
+        embedding_dim=4,
+        units=4,
+        char_features=True,
+        char_vocab_size=6,
+        char_embedding_dim=3,
+        char_units=10,
+        char_cell="clockwork",
+        char_recurrent_kwargs={"periods": (1, 2)},
+    )
+    x = {
+        "tokens": np.array([[1, 2, 0], [3, 0, 0]]),
+        "characters": np.array([[[2, 3], [4, 0], [0, 0]], [[5, 5], [0, 0], [0, 0]]]),
+    }
+    outputs = keras.ops.convert_to_numpy(model(x))
+    encoder = model.get_layer("char_features").encoder.forward_layer
+    assert tuple(encoder.cell.periods) == (1, 2)
+    path = tmp_path / "clockwork_chars.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), outputs, atol=1e-6)
+    with pytest.raises(ValueError, match="periods"):
+        sequence_tagger(
+            4,
+            vocab_size=9,
+            char_features=True,
+            char_vocab_size=6,
+            char_units=10,
+            char_cell="clockwork",
+        )
+    with pytest.raises(ValueError, match="char_recurrent_kwargs must be a dict or None"):
+        sequence_tagger(
+            4,
+            vocab_size=9,
+            char_features=True,
+            char_vocab_size=6,
+            char_recurrent_kwargs=[("periods", (1, 2))],
+        )
+
+
 def test_crf_tagger_with_char_features_learns_and_saves(tmp_path):
     from lstm_zoo.models.tagger import token_accuracy
 
