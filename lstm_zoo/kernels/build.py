@@ -1,5 +1,5 @@
-"""Build the native recurrence kernels (`recurrence.cc`, `mutated_units.cc`) into one
-TensorFlow op library.
+"""Build the native recurrence kernels (`recurrence.cc` and one `.cc` per other cell family,
+`SOURCES`) into one TensorFlow op library.
 
 The library is compiled with the system C++ compiler against `tf.sysconfig`'s flags and MKL
 from the `mkl-devel` wheels (its packed fp32 GEMM and its bf16 x bf16 -> fp32 GEMM, which

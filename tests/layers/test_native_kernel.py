@@ -393,7 +393,8 @@ def test_configurations_without_a_kernel_use_the_xla_loop(name, kwargs, dtype):
 
 def test_only_the_kernel_cells_run_natively():
     """Cells that subclass a kernel cell with other equations (Mogrifier, depth-gated, ...)
-    must not inherit its kernel; every kernel cell's loop is one `status()` lists."""
+    must not inherit its kernel (each names its own); every kernel cell's loop is one
+    `status()` lists."""
     x = tf.constant(random_inputs((2, 4, 3)))
     for name in zoo_cell_names():
         layer = zoo_layer(name, 4)
