@@ -32,8 +32,9 @@ SOURCES = [
     HERE / "clockwork.cc",
     HERE / "depth_gated.cc",
     HERE / "mogrifier.cc",
+    HERE / "row_norm.cc",
 ]
-HEADERS = [HERE / "kernel_common.h"]
+HEADERS = [HERE / "kernel_common.h", HERE / "row_sums.h"]
 LIBRARY_NAME = "_recurrence"
 
 

@@ -27,6 +27,7 @@
 // steps carry h and c through; their gradients go straight back.
 
 #include "kernel_common.h"
+#include "row_sums.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -40,43 +41,6 @@ using tensorflow::OpKernelConstruction;
 using tensorflow::Tensor;
 using tensorflow::TensorShape;
 using tensorflow::errors::InvalidArgument;
-
-// Sums in 16 lanes (a loop GCC vectorizes: a plain `sum += v[j]` stays scalar, as float
-// addition is not reassociated without -ffast-math), then across the lanes.
-constexpr int kLanes = 16;
-
-inline float Sum(const float* __restrict v, int64_t n) {
-  float lanes[kLanes] = {};
-  const int64_t whole = n / kLanes * kLanes;
-  for (int64_t j = 0; j < whole; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) lanes[l] += v[j + l];
-  float sum = 0.0f;
-  for (int64_t j = whole; j < n; ++j) sum += v[j];
-  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
-  return sum;
-}
-
-inline float Dot(const float* __restrict a, const float* __restrict b, int64_t n) {
-  float lanes[kLanes] = {};
-  const int64_t whole = n / kLanes * kLanes;
-  for (int64_t j = 0; j < whole; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) lanes[l] += a[j + l] * b[j + l];
-  float sum = 0.0f;
-  for (int64_t j = whole; j < n; ++j) sum += a[j] * b[j];
-  for (int l = 0; l < kLanes; ++l) sum += lanes[l];
-  return sum;
-}
-
-// mean and 1 / sqrt(var + eps) of n values, two passes (as the XLA path writes LN);
-// `centred` receives v - mean.
-inline void Moments(const float* v, int64_t n, float epsilon, float* centred, float* mean,
-                    float* inv_std) {
-  const float mu = Sum(v, n) / static_cast<float>(n);
-#pragma GCC ivdep
-  for (int64_t j = 0; j < n; ++j) centred[j] = v[j] - mu;
-  *mean = mu;
-  *inv_std = 1.0f / std::sqrt(Dot(centred, centred, n) / static_cast<float>(n) + epsilon);
-}
 
 // ----------------------------------------------------------------------------- forward
 // Inputs: 0 xz [T, B, 4N], 1 kernel [N, 4N], 2 h0 [B, N], 3 c0 [B, N], 4 norms [2, 4N]

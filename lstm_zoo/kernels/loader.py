@@ -12,7 +12,8 @@ results to 1e-5):
   nor while a SavedModel is being written;
 - the cell has a native kernel (`cell.native_kernel`: lstm, peephole, coupled, gru with
   reset_after=True, mut1, mut2, mut3, layer_norm_lstm, clockwork, depth_gated and mogrifier,
-  with the standard sigmoid/tanh activations), one direction, and a float32 or bfloat16 compute dtype.
+  with the standard sigmoid/tanh activations), one direction, and a float32 or bfloat16
+  compute dtype.
 """
 
 from __future__ import annotations
