@@ -449,3 +449,35 @@ def test_native_projection_equals_matmul_with_its_gradients(shape, with_bias):
         results.append([y, *tape.gradient(loss, weights)])
     for a, e in zip(*results):
         _assert_close(a.numpy(), e.numpy())
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 16), (3, 40, 36), (2, 300, 1024)])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_native_row_norm_equals_the_cells_layer_norm_with_its_gradients(shape, with_bias):
+    """The kernel library's row norm (the layer-norm LSTM's input norm on the native path)
+    against `lstm_zoo.cells.layer_norm.layer_norm` (+ bias) in TensorFlow: values and the
+    gradients of v, the gain, the norm's bias and the added bias; rows over 1 and 2 threads
+    (600 x 1024 values split, the others not), widths not multiples of 16."""
+    from lstm_zoo.cells.layer_norm import layer_norm
+    from lstm_zoo.kernels.row_norm import native_row_norm
+
+    rng = np.random.RandomState(5)
+    width = shape[-1]
+    v = tf.constant((rng.randn(*shape) * 3 + 1).astype("float32"))
+    gamma = tf.constant(rng.randn(width).astype("float32"))
+    beta = tf.constant(rng.randn(width).astype("float32"))
+    bias = tf.constant(rng.randn(width).astype("float32")) if with_bias else None
+    weights = [v, gamma, beta] + ([bias] if with_bias else [])
+    probe = tf.constant(rng.randn(*shape).astype("float32"))
+    results = []
+    for native in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch(weights)
+            if native:
+                y = native_row_norm(v, gamma, beta, bias, 1e-3)
+            else:
+                y = layer_norm(v, gamma, beta, 1e-3) + (bias if with_bias else 0.0)
+            loss = tf.reduce_sum(y * probe)
+        results.append([y, *tape.gradient(loss, weights)])
+    for index, (a, e) in enumerate(zip(*results)):
+        _assert_close(a.numpy(), e.numpy(), err_msg=f"tensor {index}")
