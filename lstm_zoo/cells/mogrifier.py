@@ -92,13 +92,21 @@ class MogrifierLSTMCell(LSTMCell):
             values += [read_value(w) for w in factors]
         return values
 
-    def mogrify(self, x, h, factors):
-        """The r rounds on (x_t, h_{t-1}); `factors` as `extra_weight_values()[2 or 3:]`."""
+    def round_matrices(self, factors):
+        """The r full matrices Q^1, R^2, Q^3, ... from `factors` as `extra_weight_values()[2
+        or 3:]` (a low-rank round's two factors multiplied)."""
         factors = iter(factors)
-        for i in range(1, self.rounds + 1):
+        matrices = []
+        for _ in range(self.rounds):
             matrix = next(factors)
             if self.rank is not None:
                 matrix = ops.matmul(matrix, next(factors))
+            matrices.append(matrix)
+        return matrices
+
+    def mogrify(self, x, h, factors):
+        """The r rounds on (x_t, h_{t-1}); `factors` as `extra_weight_values()[2 or 3:]`."""
+        for i, matrix in enumerate(self.round_matrices(factors), start=1):
             if i % 2:
                 x = 2.0 * self.recurrent_activation(ops.matmul(h, matrix)) * x
             else:

@@ -40,18 +40,6 @@ def trace_layout(inputs, units, rounds):
     return layout
 
 
-def _round_matrices(cell, factors):
-    """The r full gating matrices from the cell's factors (a low-rank round has two)."""
-    factors = iter(factors)
-    matrices = []
-    for _ in range(cell.rounds):
-        matrix = next(factors)
-        if cell.rank is not None:
-            matrix = tf.matmul(matrix, next(factors))
-        matrices.append(matrix)
-    return matrices
-
-
 def native_mogrifier_recurrence(
     cell, x, initial_states, extra, mask=None, dropout_mask=None, training=True
 ):
@@ -66,7 +54,7 @@ def native_mogrifier_recurrence(
     kernel, recurrent_kernel = weights[0], weights[1]
     has_bias = cell.use_bias
     bias = weights[2] if has_bias else None
-    matrices = _round_matrices(cell, weights[3 if has_bias else 2 :])
+    matrices = cell.round_matrices(weights[3 if has_bias else 2 :])
     inputs, units, rounds = kernel.shape[0], cell.units, cell.rounds
     layout = trace_layout(inputs, units, rounds)
     last_x = rounds if rounds % 2 else rounds - 1
