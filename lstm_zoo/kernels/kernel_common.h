@@ -272,11 +272,14 @@ constexpr int64_t kDepth = 256;
 
 inline int64_t PackedFloats(int64_t k, int64_t n) { return (n + kCols - 1) / kCols * kCols * k; }
 
-// b: [k, n] with leading dimension ldb, or (transpose) [n, k].
+inline int64_t Panels(int64_t n) { return (n + kCols - 1) / kCols; }
+
+// b: [k, n] with leading dimension ldb, or (transpose) [n, k]. Panels [first, last) only
+// when given (threads pack shares of one B).
 inline void Pack(const float* b, int64_t k, int64_t n, int64_t ldb, bool transpose,
-                 float* out) {
-  const int64_t panels = (n + kCols - 1) / kCols;
-  for (int64_t p = 0; p < panels; ++p) {
+                 float* out, int64_t first = 0, int64_t last = -1) {
+  if (last < 0) last = Panels(n);
+  for (int64_t p = first; p < last; ++p) {
     const int64_t cols = std::min<int64_t>(kCols, n - p * kCols);
     for (int64_t kk = 0; kk < k; ++kk) {
       float* row = out + (p * k + kk) * kCols;
@@ -371,9 +374,12 @@ inline void TileRows(int rows, const float* a, int64_t lda, const float* panel, 
   }
 }
 
-// c = a b (k = 0: c = 0), b packed by Pack.
-inline void Multiply(const float* a, int64_t lda, const float* packed, int64_t m, int64_t n,
-                     int64_t k, float* c, int64_t ldc) {
+// c = a b for a block of at most kBlockRows rows of a (their [rows, kDepth] slice stays in L2
+// while every panel passes).
+constexpr int64_t kBlockRows = 96;
+
+inline void MultiplyBlock(const float* a, int64_t lda, const float* packed, int64_t m,
+                          int64_t n, int64_t k, float* c, int64_t ldc) {
   const int64_t panels = (n + kCols - 1) / kCols;
   for (int64_t k0 = 0; k0 < k; k0 += kDepth) {
     const int64_t depth = std::min(kDepth, k - k0);
@@ -397,6 +403,14 @@ inline void Multiply(const float* a, int64_t lda, const float* packed, int64_t m
       }
     }
   }
+}
+
+// c [m, n] = a [m, k] b [k, n] (k > 0), b packed by Pack.
+inline void Multiply(const float* a, int64_t lda, const float* packed, int64_t m, int64_t n,
+                     int64_t k, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i += kBlockRows)
+    MultiplyBlock(a + i * lda, lda, packed, std::min(kBlockRows, m - i), n, k, c + i * ldc,
+                  ldc);
 }
 }  // namespace tile_gemm
 #endif  // LSTM_ZOO_TILE_GEMM

@@ -698,6 +698,29 @@ class ProjectionOp : public OpKernel {
     int chunks = std::max(1, std::min(threads, 8));
     if (2.0 * m * n * k < 4.0e6) chunks = 1;
     chunks = static_cast<int>(std::min<int64_t>(chunks, std::max<int64_t>(1, m / 8)));
+#ifdef LSTM_ZOO_TILE_GEMM
+    if (UseTileGemm() && k > 0) {  // W packed by all threads, then each its rows
+      const int64_t panels = tile_gemm::Panels(n);
+      std::unique_ptr<float, decltype(&mkl_free)> packed(
+          static_cast<float*>(mkl_malloc(sizeof(float) * tile_gemm::PackedFloats(k, n), 64)),
+          &mkl_free);
+      RunStaged(context, 2, chunks, [&](int64_t stage, int chunk) {
+        if (stage == 0) {
+          const Range share = RowRange(panels, chunks, chunk);
+          tile_gemm::Pack(wp, k, n, n, false, packed.get(), share.begin, share.end);
+          return;
+        }
+        const Range rows = RowRange(m, chunks, chunk);
+        for (int64_t i = rows.begin; i < rows.end; i += tile_gemm::kBlockRows) {
+          const int64_t block = std::min(tile_gemm::kBlockRows, rows.end - i);
+          tile_gemm::MultiplyBlock(xp + i * k, k, packed.get(), block, n, k, yp + i * n, n);
+          if (bp)
+            for (int64_t row = i; row < i + block; ++row) AddInPlace(yp + row * n, bp, n);
+        }
+      });
+      return;
+    }
+#endif
     RunStaged(context, 1, chunks, [&](int64_t, int chunk) {
       const Range rows = RowRange(m, chunks, chunk);
       const int64_t begin = rows.begin, end = rows.end;
