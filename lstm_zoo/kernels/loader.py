@@ -143,11 +143,24 @@ def _cpu_is_intel():
         return False
 
 
+def gemm_description(flags):
+    """What runs the kernel's float32 step GEMMs on a CPU with these /proc/cpuinfo flags, as
+    kernel_common.h decides it (the library is built with -march=native)."""
+    tile = "avx2" in flags and "fma" in flags and "avx512f" not in flags
+    if tile and os.environ.get("LSTM_ZOO_KERNEL_GEMM") != "mkl":  # as UseTileGemm reads it
+        return "register tile (AVX2 + FMA, 6 x 16)"
+    if tile:
+        why = "LSTM_ZOO_KERNEL_GEMM=mkl"
+    else:
+        why = "AVX-512 CPU" if "avx512f" in flags else "no AVX2 + FMA"
+    return f"MKL packed sgemm ({why})"
+
+
 def status():
-    """{'path': 'native' or 'xla', 'reason': why, 'library': path or None, 'bf16': how
-    mixed_bfloat16 GEMMs run, 'cells': the cells' `native_kernel` names it has loops for} for
-    this process (a cell, dtype or jit_compile=True call may still run the XLA loop: see the
-    module)."""
+    """{'path': 'native' or 'xla', 'reason': why, 'library': path or None, 'gemm': what runs
+    the steps' float32 GEMMs, 'bf16': how mixed_bfloat16 GEMMs run, 'cells': the cells'
+    `native_kernel` names it has loops for} for this process (a cell, dtype or
+    jit_compile=True call may still run the XLA loop: see the module)."""
     reason = process_reason()
     flags = build.cpu_flags().split()
     mode = os.environ.get("LSTM_ZOO_KERNEL_BF16", "auto").strip().lower()
@@ -159,6 +172,7 @@ def status():
         "reason": reason or "the native kernel is built and loaded",
         "library": _state.get("path"),
         "cells": list(KERNEL_CELLS),
+        "gemm": gemm_description(flags),
         "bf16": (
             "MKL bf16 GEMM (AMX / AVX-512-BF16)"
             if native_bf16

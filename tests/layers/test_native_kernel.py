@@ -208,6 +208,51 @@ def test_mogrifier_without_rounds_runs_the_lstm_loop():
     _assert_paths_agree(layer, x, mask=_mask(3, 5, seed=1))
 
 
+@pytest.mark.parametrize("gemm", ["default", "mkl"])
+@pytest.mark.parametrize("name", ["zoo_lstm", "zoo_gru", "mut2", "mogrifier"])
+def test_step_gemms_on_either_gemm_equal_the_xla_loop(name, gemm, monkeypatch):
+    """The register tile (the default on AVX2 + FMA CPUs without AVX-512) and MKL's packed
+    GEMM at 13 rows (not a multiple of the tile's 6), 260 units (gate columns not a multiple
+    of its 16) and depths over its 256-deep blocks (forward h U: 260, backward dz U^T:
+    1,040)."""
+    if gemm == "mkl":
+        monkeypatch.setenv("LSTM_ZOO_KERNEL_GEMM", "mkl")
+    else:
+        monkeypatch.delenv("LSTM_ZOO_KERNEL_GEMM", raising=False)
+    x = random_inputs((13, 3, 20), seed=3)
+    layer = _built(name, 260, x, seed=2)
+    _assert_paths_agree(layer, x, mask=_mask(13, 3, seed=2))
+
+
+@pytest.mark.parametrize("gemm", ["default", "mkl"])
+def test_native_projection_on_either_gemm(gemm, monkeypatch):
+    """x W + b by `ZooProjection` against float64: 203 rows (two threads' row blocks of 96
+    and a rest), depth 300 (two blocks), 37 columns (a partial panel), with and without b."""
+    from lstm_zoo.kernels.recurrence import native_projection
+
+    if gemm == "mkl":
+        monkeypatch.setenv("LSTM_ZOO_KERNEL_GEMM", "mkl")
+    else:
+        monkeypatch.delenv("LSTM_ZOO_KERNEL_GEMM", raising=False)
+    rng = np.random.RandomState(0)
+    x, w, b = rng.randn(203, 300), rng.randn(300, 37), rng.randn(37)
+    f32 = [tf.constant(v.astype("float32")) for v in (x, w, b)]
+    for bias, expected in ((f32[2], x @ w + b), (None, x @ w)):
+        _assert_close(native_projection(f32[0], f32[1], bias).numpy(), expected)
+
+
+def test_status_names_the_gemm_for_the_cpu(monkeypatch):
+    from lstm_zoo.kernels.loader import gemm_description
+
+    monkeypatch.delenv("LSTM_ZOO_KERNEL_GEMM", raising=False)
+    assert gemm_description(["avx2", "fma"]).startswith("register tile")
+    assert gemm_description(["avx2", "fma", "avx512f"]) == "MKL packed sgemm (AVX-512 CPU)"
+    assert gemm_description(["sse4_2"]) == "MKL packed sgemm (no AVX2 + FMA)"
+    monkeypatch.setenv("LSTM_ZOO_KERNEL_GEMM", "mkl")
+    assert gemm_description(["avx2", "fma"]) == "MKL packed sgemm (LSTM_ZOO_KERNEL_GEMM=mkl)"
+    assert kernels.status()["gemm"].startswith("MKL")
+
+
 @pytest.mark.parametrize("name", NATIVE_CELLS)
 def test_work_split_over_threads_does_not_change_results(name, monkeypatch):
     """72 units over 1, 2 and 3 unit ranges (uneven, not multiples of 16), and batch 61 over
