@@ -115,7 +115,7 @@ struct RowPointers {
   int64_t n, units;
   const float* xz;
   const float* hz;
-  const float* rec_bias;   // gru, or null
+  const float* rec_bias;   // gru (zeros where the cell has none); null for the lstm family
   const float* peepholes;  // peephole: [3, units], or null
   float* h;                // state in, state out
   float* c;
@@ -196,42 +196,39 @@ void LstmFamilyRow(const RowPointers& p) {
   }
 }
 
+// Short passes over the row, as LstmFamilyRow (GCC left the one-loop version scalar):
+// a = hz + b_rec, then z, r = sigma(x_zr + a_zr) in place, n = phi(x_n + r a_n), h.
 template <bool kTraining>
 void GruRow(const RowPointers& p) {
   const int64_t n = p.n, N = p.units;
-  const float* __restrict xz_ = p.xz;
-  const float* __restrict xr = p.xz + N;
+  float* __restrict a = const_cast<float*>(p.hz);  // the chunk's own GEMM output row
+  for (int k = 0; k < 3; ++k) AddInPlace(a + k * n, p.rec_bias + k * N, n);
+  float* __restrict gate_z = a;
+  float* __restrict gate_r = a + n;
+  const float* __restrict a_n = a + 2 * n;
+  AddInPlace(gate_z, p.xz, n);
+  AddInPlace(gate_r, p.xz + N, n);
+  SigmoidInPlace(gate_z, 2 * n);  // z, r
   const float* __restrict xn = p.xz + 2 * N;
-  const float* __restrict hz_ = p.hz;
-  const float* __restrict hr = p.hz + n;
-  const float* __restrict hn_ = p.hz + 2 * n;
-  const float* __restrict bz = p.rec_bias;
-  const float* __restrict br = p.rec_bias ? p.rec_bias + N : nullptr;
-  const float* __restrict bn = p.rec_bias ? p.rec_bias + 2 * N : nullptr;
+  float* __restrict cand = p.scratch;
+#pragma GCC ivdep
+  for (int64_t j = 0; j < n; ++j) cand[j] = xn[j] + gate_r[j] * a_n[j];
+  TanhInPlace(cand, n);
+  if constexpr (kTraining) {
+    std::copy(gate_z, gate_z + n, p.gates);
+    std::copy(gate_r, gate_r + n, p.gates + N);
+    std::copy(cand, cand + n, p.gates + 2 * N);
+    std::copy(a_n, a_n + n, p.aux);
+  }
   float* __restrict h = p.h;
   float* __restrict h_out = p.h_out;
-  float* __restrict g_z = p.gates;
-  float* __restrict g_r = p.gates ? p.gates + N : nullptr;
-  float* __restrict g_n = p.gates ? p.gates + 2 * N : nullptr;
-  float* __restrict aux = p.aux;
-  const bool real = p.real;
-  const bool bias = bz != nullptr;
+  if (!p.real) {  // a masked row carries h through
+    std::copy(h, h + n, h_out);
+    return;
+  }
 #pragma GCC ivdep
   for (int64_t j = 0; j < n; ++j) {
-    const float a_z = hz_[j] + (bias ? bz[j] : 0.0f);
-    const float a_r = hr[j] + (bias ? br[j] : 0.0f);
-    const float a_n = hn_[j] + (bias ? bn[j] : 0.0f);
-    const float zg = FastSigmoid(xz_[j] + a_z);
-    const float rg = FastSigmoid(xr[j] + a_r);
-    const float cand = FastTanh(xn[j] + rg * a_n);
-    const float hp = h[j];
-    const float hv = real ? cand + zg * (hp - cand) : hp;
-    if constexpr (kTraining) {
-      g_z[j] = zg;
-      g_r[j] = rg;
-      g_n[j] = cand;
-      aux[j] = a_n;
-    }
+    const float hv = cand[j] + gate_z[j] * (h[j] - cand[j]);
     h[j] = hv;
     h_out[j] = hv;
   }
@@ -292,6 +289,7 @@ class ForwardOp : public OpKernel {
     if (T == 0 || B == 0 || N == 0) return;
 
     const Split split = ChooseSplit(context, B, N, blocks);
+    const std::vector<float> zero_bias(w.rec_bias ? 0 : G, 0.0f);  // gru without b_rec
     // Per chunk: U's columns of every gate for its units, packed at the chunk's first step
     // (on the thread that runs it), and the hz of its rows.
     std::vector<std::unique_ptr<PackedGemm>> gemms(split.chunks);
@@ -340,7 +338,7 @@ class ForwardOp : public OpKernel {
         row.units = N;
         row.xz = w.xz + (t * B + b) * G + r.begin;
         row.hz = out + (b - part.rows.begin) * width;
-        row.rec_bias = w.rec_bias ? w.rec_bias + r.begin : nullptr;
+        row.rec_bias = (w.rec_bias ? w.rec_bias : zero_bias.data()) + r.begin;
         row.peepholes = w.peepholes ? w.peepholes + r.begin : nullptr;
         row.h = hf + b * N + r.begin;
         row.c = cf ? cf + b * N + r.begin : nullptr;
