@@ -115,6 +115,7 @@ class MutForwardOp : public OpKernel {
     const float* h0 = context->input(2).flat<float>().data();
     const float* mask = OptionalData(context->input(3));
     const float* dropout = OptionalData(context->input(4));
+    const std::vector<float> zeros(N, 0.0f), ones(N, 1.0f);  // absent terms, absent dropout
 
     Tensor *h_seq_t, *gates_t, *h_final_t;
     OP_REQUIRES_OK(context, context->allocate_output(0, TensorShape({T, B, N}), &h_seq_t));
@@ -182,19 +183,19 @@ class MutForwardOp : public OpKernel {
           const float* __restrict x_r = x_z + N;
           const float* __restrict a = c.gate_out.data() + i * gate_blocks * n;
           const float* __restrict a_r = cell == Mut::k2 ? a + n : a;
-          const float* __restrict a_z3 = three ? c.z_out.data() + i * n : nullptr;
+          // what z's pre-activation adds to x_z (zeros where the cell adds nothing: no
+          // condition in the loop, which GCC then vectorizes; x + 0 is x)
+          const float* __restrict add_h = cell == Mut::k2 ? a : zeros.data();
+          const float* __restrict add_phi = three ? c.z_out.data() + i * n : zeros.data();
           float* __restrict z = gs ? gs + (t * B + b) * 3 * N + r.begin : c.z.data() + i * n;
           float* __restrict rg = gs ? z + N : c.scratch.data() + n;
           const float* __restrict h = hf + b * N + r.begin;
-          const float* __restrict d = dropout ? dropout + b * N + r.begin : nullptr;
+          const float* __restrict d = (dropout ? dropout + b * N : ones.data()) + r.begin;
 #pragma GCC ivdep
           for (int64_t j = 0; j < n; ++j) {
-            float pre_z = x_z[j];
-            if (cell == Mut::k2) pre_z += a[j];
-            if (three) pre_z += a_z3[j];
-            z[j] = FastSigmoid(pre_z);
+            z[j] = FastSigmoid(x_z[j] + add_h[j] + add_phi[j]);
             rg[j] = FastSigmoid(x_r[j] + a_r[j]);
-            rh_row[j] = rg[j] * h[j] * (d ? d[j] : 1.0f);
+            rh_row[j] = rg[j] * h[j] * d[j];
           }
           rh.SetRow(b, r.begin, n, rh_row, nullptr);
         }
@@ -212,20 +213,19 @@ class MutForwardOp : public OpKernel {
         float* __restrict h_out = hs + (t * B + b) * N + r.begin;
         const bool real = mask == nullptr || mask[t * B + b] != 0.0f;
 #pragma GCC ivdep
-        for (int64_t j = 0; j < n; ++j) {
-          const float nv = FastTanh(a_h[j] + x_h[j]);
-          cand[j] = nv;
-          const float hp = h[j];
-          const float hv = real ? hp + z[j] * (nv - hp) : hp;
-          h[j] = hv;
-          h_out[j] = hv;
+        for (int64_t j = 0; j < n; ++j) cand[j] = FastTanh(a_h[j] + x_h[j]);
+        if (real) {  // a masked row carries h through
+#pragma GCC ivdep
+          for (int64_t j = 0; j < n; ++j) h[j] += z[j] * (cand[j] - h[j]);
         }
+        std::copy(h, h + n, h_out);
         const float* d = dropout ? dropout + b * N + r.begin : nullptr;
         next.SetRow(b, r.begin, n, h, d);
         if (three) {
           float* __restrict phi = c.scratch.data() + n;
+          const float* __restrict scale = (dropout ? dropout + b * N : ones.data()) + r.begin;
 #pragma GCC ivdep
-          for (int64_t j = 0; j < n; ++j) phi[j] = FastTanh(h[j] * (d ? d[j] : 1.0f));
+          for (int64_t j = 0; j < n; ++j) phi[j] = FastTanh(h[j] * scale[j]);
           phi_in[(t + 1) % 2].SetRow(b, r.begin, n, phi, nullptr);
         }
       }
@@ -274,6 +274,7 @@ class MutBackwardOp : public OpKernel {
     const float* h0 = context->input(3).flat<float>().data();
     const float* mask = OptionalData(context->input(4));
     const float* dropout = OptionalData(context->input(5));
+    const std::vector<float> ones(N, 1.0f);  // absent dropout
     const float* h_seq = context->input(6).flat<float>().data();
     const float* gates = context->input(7).flat<float>().data();
 
@@ -414,17 +415,17 @@ class MutBackwardOp : public OpKernel {
         const float* __restrict dhi = d_h_in.data() + b * N + r.begin;
         const float* __restrict dir = direct.data() + b * N + r.begin;
         const float* __restrict hp = t > 0 ? h_seq + (row - B) * N + r.begin : h0 + b * N + r.begin;
-        const float* __restrict d = dropout ? dropout + b * N + r.begin : nullptr;
+        const float* __restrict scale = (dropout ? dropout + b * N : ones.data()) + r.begin;
         float* __restrict out = dh + b * N + r.begin;
+        if (three) {  // two loops, each without a condition (GCC vectorizes them)
 #pragma GCC ivdep
-        for (int64_t j = 0; j < n; ++j) {
-          const float scale = d ? d[j] : 1.0f;
-          float g = dhi[j] + through[j];
-          if (three) {
-            const float phi = FastTanh(hp[j] * scale);
-            g += through_z[j] * (1.0f - phi * phi);
+          for (int64_t j = 0; j < n; ++j) {
+            const float phi = FastTanh(hp[j] * scale[j]);
+            out[j] = dir[j] + (dhi[j] + through[j] + through_z[j] * (1.0f - phi * phi)) * scale[j];
           }
-          out[j] = dir[j] + g * scale;
+        } else {
+#pragma GCC ivdep
+          for (int64_t j = 0; j < n; ++j) out[j] = dir[j] + (dhi[j] + through[j]) * scale[j];
         }
       }
     };
