@@ -6,11 +6,16 @@ XLA loop (float32) and on the kernel (float32 and mixed_bfloat16), and torch.nn.
 and under `torch.autocast("cpu", torch.bfloat16)`). Ratios are to torch.nn.LSTM float32 (for
 bf16 rows: to torch's bf16 autocast) and to keras.layers.LSTM float32.
 
-The matmul roofline of the machine at these shapes is measured in the same run with TF's
-MatMul (oneDNN): the input projection [batch * steps, inputs] x [inputs, 4 units] and the
-per-step recurrent product [batch, units] x [units, 4 units] (64 dependent ones in one graph,
-so TF's per-op cost is included), in float32 and bfloat16; each row's share is the time its
-matmuls would take at those rates over its measured time.
+The roofline is the machine's float32 FMA peak, measured in the same run by the kernel
+library's `ZooFmaPeak` op (every intra-op thread running independent vector FMA chains): each
+row's share is the time its matmul FLOPs would take at that peak over its measured time. No
+GEMM runs faster, so a share says how much of the machine a row uses. bf16 rows get a share
+where bf16 is emulated in the fp32 GEMM (the same peak); with bf16 instructions (AMX,
+AVX-512-BF16) the bf16 peak is not measured and the share is left out. For reference the run
+also measures TF's MatMul at the shapes' two products (the input projection [batch * steps,
+inputs] x [inputs, 4 units], and 64 dependent per-step [batch, units] x [units, 4 units]
+products in one graph), float32 and bfloat16: the earlier reference, which TF's per-op cost
+put below what the kernel's own GEMM reaches.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from lstm_zoo import kernels
 from lstm_zoo.bench import Shape, keras_step_functions, median_seconds, torch_step_functions
 
 KERNEL_LAYERS = (
@@ -89,17 +95,32 @@ def _matmul_rate(m, k, n, dtype, repeats=64):
     return 2.0 * m * k * n * repeats / float(np.median(times)) / 1e9
 
 
+def fma_peak(seconds=0.3):
+    """The machine's float32 FMA peak in GFLOP/s over TensorFlow's intra-op threads (best of
+    3 runs of `ZooFmaPeak`), or None where the kernel library does not load."""
+    from lstm_zoo.kernels import loader
+
+    ops = loader.load()
+    if ops is None:
+        return None
+    return max(float(ops.zoo_fma_peak(seconds=seconds)) for _ in range(3))
+
+
 def roofline(shape):
-    """{precision: {"projection": GFLOP/s, "step": GFLOP/s}} at this shape (4 gate blocks)."""
+    """{"fma_peak": GFLOP/s or None, "tf_matmul": {precision: {"projection", "step":
+    GFLOP/s}}} at this shape (4 gate blocks)."""
     width = 4 * shape.units
     return {
-        name: {
-            "projection": _matmul_rate(
-                shape.batch * shape.steps, shape.inputs, width, dtype, repeats=4
-            ),
-            "step": _matmul_rate(shape.batch, shape.units, width, dtype),
-        }
-        for name, dtype in (("float32", tf.float32), ("bfloat16", tf.bfloat16))
+        "fma_peak": fma_peak(),
+        "tf_matmul": {
+            name: {
+                "projection": _matmul_rate(
+                    shape.batch * shape.steps, shape.inputs, width, dtype, repeats=4
+                ),
+                "step": _matmul_rate(shape.batch, shape.units, width, dtype),
+            }
+            for name, dtype in (("float32", tf.float32), ("bfloat16", tf.bfloat16))
+        },
     }
 
 
@@ -162,12 +183,13 @@ def _add_ratios(rows, shape, peaks):
     keras_fp32 = find("lstm", "float32")
     torch_fp32 = find("torch.nn.LSTM", "float32")
     torch_bf16 = find("torch.nn.LSTM", "bf16 autocast")
+    emulated_bf16 = kernels.status()["bf16"].startswith("emulated")
     for row in rows:
         bf16 = row["precision"] != "float32"
         peer = torch_bf16 if bf16 else torch_fp32
         input_blocks, recurrent_blocks = GATE_BLOCKS.get(row["layer"], (4, 4))
-        # the roofline of a step function: its two matmul kinds at their measured rates
-        rates = peaks["bfloat16" if bf16 else "float32"]
+        # the FLOPs of a step function's matmuls at the FMA peak
+        peak = peaks["fma_peak"] if (emulated_bf16 or not bf16) else None
         for kind, train in (("train", True), ("infer", False)):
             rate = row[f"{kind}_tokens_per_s"]
             row[f"{kind}_vs_keras"] = rate / keras_fp32[f"{kind}_tokens_per_s"]
@@ -176,8 +198,8 @@ def _add_ratios(rows, shape, peaks):
             projection = 2 * shape.batch * shape.steps * shape.inputs * input_blocks * shape.units
             recurrent = 2 * shape.batch * shape.steps * shape.units * recurrent_blocks * shape.units
             factor = 3 if train else 1
-            ideal = factor * (projection / rates["projection"] + recurrent / rates["step"]) / 1e9
-            row[f"{kind}_roofline_share"] = ideal / seconds
+            ideal = factor * (projection + recurrent) / 1e9 / peak if peak else None
+            row[f"{kind}_roofline_share"] = ideal / seconds if ideal else None
 
 
 def markdown(rows):
@@ -190,12 +212,15 @@ def markdown(rows):
     def ratio(value):
         return "-" if value is None else f"{value:.2f}x"
 
+    def share(value):
+        return "-" if value is None else f"{value:.0%}"
+
     for r in rows:
         lines.append(
             f"| {r['layer']} | {r['path']} | {r['precision']} | "
             f"{r['train_tokens_per_s']:,.0f} | {ratio(r['train_vs_torch'])} | "
-            f"{ratio(r['train_vs_keras'])} | {r['train_roofline_share']:.0%} | "
+            f"{ratio(r['train_vs_keras'])} | {share(r['train_roofline_share'])} | "
             f"{r['infer_tokens_per_s']:,.0f} | {ratio(r['infer_vs_torch'])} | "
-            f"{ratio(r['infer_vs_keras'])} | {r['infer_roofline_share']:.0%} |"
+            f"{ratio(r['infer_vs_keras'])} | {share(r['infer_roofline_share'])} |"
         )
     return "\n".join(lines)

@@ -33,6 +33,7 @@ SOURCES = [
     HERE / "depth_gated.cc",
     HERE / "mogrifier.cc",
     HERE / "row_norm.cc",
+    HERE / "fma_peak.cc",
 ]
 HEADERS = [HERE / "kernel_common.h", HERE / "row_sums.h"]
 LIBRARY_NAME = "_recurrence"

@@ -526,3 +526,11 @@ def test_native_row_norm_equals_the_cells_layer_norm_with_its_gradients(shape, w
         results.append([y, *tape.gradient(loss, weights)])
     for index, (a, e) in enumerate(zip(*results)):
         _assert_close(a.numpy(), e.numpy(), err_msg=f"tensor {index}")
+
+
+def test_fma_peak_op_returns_a_rate():
+    """The benchmarks' roofline (`ZooFmaPeak`): a positive, finite GFLOP/s."""
+    from lstm_zoo.kernels import loader
+
+    rate = float(loader.load().zoo_fma_peak(seconds=0.05))
+    assert np.isfinite(rate) and rate > 0.0
