@@ -293,6 +293,16 @@ inline void Pack(const float* b, int64_t k, int64_t n, int64_t ldb, bool transpo
   }
 }
 
+// lo += a_k[I] b0 and hi += a_k[I] b1: row I of a tile of R rows (nothing when I >= R).
+template <int I, int R>
+inline void RowFma(const float* ak, __m256 b0, __m256 b1, __m256& lo, __m256& hi) {
+  if constexpr (I < R) {
+    const __m256 v = _mm256_broadcast_ss(ak + I);
+    lo = _mm256_fmadd_ps(v, b0, lo);
+    hi = _mm256_fmadd_ps(v, b1, hi);
+  }
+}
+
 // The named accumulators (an array of them was kept in memory by GCC: a store per FMA).
 // `a`: the tile's R rows of A packed k-major, [depth][R] (PackRows).
 template <int R, bool kAccumulate>
@@ -304,34 +314,12 @@ inline void Tile(const float* __restrict a, const float* __restrict panel, int64
     const __m256 b0 = _mm256_load_ps(panel + kk * kCols);
     const __m256 b1 = _mm256_load_ps(panel + kk * kCols + 8);
     const float* ak = a + kk * R;
-    __m256 v = _mm256_broadcast_ss(ak);
-    c00 = _mm256_fmadd_ps(v, b0, c00);
-    c01 = _mm256_fmadd_ps(v, b1, c01);
-    if constexpr (R > 1) {
-      v = _mm256_broadcast_ss(ak + 1);
-      c10 = _mm256_fmadd_ps(v, b0, c10);
-      c11 = _mm256_fmadd_ps(v, b1, c11);
-    }
-    if constexpr (R > 2) {
-      v = _mm256_broadcast_ss(ak + 2);
-      c20 = _mm256_fmadd_ps(v, b0, c20);
-      c21 = _mm256_fmadd_ps(v, b1, c21);
-    }
-    if constexpr (R > 3) {
-      v = _mm256_broadcast_ss(ak + 3);
-      c30 = _mm256_fmadd_ps(v, b0, c30);
-      c31 = _mm256_fmadd_ps(v, b1, c31);
-    }
-    if constexpr (R > 4) {
-      v = _mm256_broadcast_ss(ak + 4);
-      c40 = _mm256_fmadd_ps(v, b0, c40);
-      c41 = _mm256_fmadd_ps(v, b1, c41);
-    }
-    if constexpr (R > 5) {
-      v = _mm256_broadcast_ss(ak + 5);
-      c50 = _mm256_fmadd_ps(v, b0, c50);
-      c51 = _mm256_fmadd_ps(v, b1, c51);
-    }
+    RowFma<0, R>(ak, b0, b1, c00, c01);
+    RowFma<1, R>(ak, b0, b1, c10, c11);
+    RowFma<2, R>(ak, b0, b1, c20, c21);
+    RowFma<3, R>(ak, b0, b1, c30, c31);
+    RowFma<4, R>(ak, b0, b1, c40, c41);
+    RowFma<5, R>(ak, b0, b1, c50, c51);
   }
   const __m256 rows[kRows][2] = {{c00, c01}, {c10, c11}, {c20, c21},
                                  {c30, c31}, {c40, c41}, {c50, c51}};
