@@ -143,6 +143,16 @@ def _cpu_is_intel():
         return False
 
 
+@functools.lru_cache(maxsize=1)
+def _cpu_flag_list():
+    return tuple(build.cpu_flags().split())
+
+
+def uses_tile_gemm():
+    """Whether the kernel's float32 GEMMs run on its register tile in this process."""
+    return gemm_description(_cpu_flag_list()).startswith("register tile")
+
+
 def gemm_description(flags):
     """What runs the kernel's float32 step GEMMs on a CPU with these /proc/cpuinfo flags, as
     kernel_common.h decides it (the library is built with -march=native)."""

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from lstm_zoo.cells.base import RecurrentCell
 from lstm_zoo.cells.registry import on_cell_registered
+from lstm_zoo.kernels import loader as kernel_loader
 from lstm_zoo.kernels.recurrence import native_projection
 from lstm_zoo.kernels.row_norm import native_row_norm
 from lstm_zoo.layers.scan import FusedScan
@@ -171,7 +172,7 @@ class ZooRecurrent(keras.layers.RNN):
         # One large matmul for the input projection of all steps, time-major.
         time_major = tf.transpose(sequences, [1, 0, 2])
         if native and _plain_projection(cell) and time_major.dtype == tf.float32:
-            xz = _small_native_projection(cell, time_major)
+            xz = _native_input_projection(cell, time_major)
         elif native and cell.native_kernel == "layer_norm_lstm":
             xz = _native_layer_norm_projection(cell, time_major)
         else:
@@ -262,21 +263,28 @@ def _plain_projection(cell):
     return type(cell).input_projection is RecurrentCell.input_projection
 
 
-# Up to this many FLOPs (2 m k n) the native kernel's MKL projection runs, above it
-# TensorFlow's MatMul. Measured on a 2-vCPU Zen 1 (benchmarks/RESULTS.md, 2026-12-07): [400,
-# 200] x [200, 800] 2.9 ms against 3.8 ms; [1024, 256] x [256, 1024] 10.2 against 9.4 ms;
-# [4096, 256] x [256, 1024] equal (36.9 / 36.4 ms).
+# Where the kernel's GEMM is MKL's (AVX-512 CPUs, LSTM_ZOO_KERNEL_GEMM=mkl), up to this many
+# FLOPs (2 m k n) the native projection runs, above it TensorFlow's MatMul. Measured on a
+# 2-vCPU Zen 1 (benchmarks/RESULTS.md, 2026-12-07): [400, 200] x [200, 800] 2.9 ms against
+# 3.8 ms; [1024, 256] x [256, 1024] 10.2 against 9.4 ms; [4096, 256] x [256, 1024] equal
+# (36.9 / 36.4 ms). With the register tile the native projection runs at every size:
+# interleaved on a 2-vCPU Zen 3 (stop 29), zoo_lstm inference +3 % at 64 x 64 x 256, +6 % at
+# 32 x 400 x 64 and +19 % at 128 x 50 x 512, training equal, against TensorFlow's MatMul.
 NATIVE_PROJECTION_MAX_FLOPS = 256e6
 
 
 def _native_layer_norm_projection(cell, time_major):
     """The layer-norm LSTM's LN(x W; g_x, b_x) + b with the norm by the kernel library's row
     norm (one pass forward, one backward, where TensorFlow's ops made about ten and twenty);
-    x W by one 2-D TensorFlow MatMul (tf.matmul of a 3-D tensor would be a batched one) in
-    the compute dtype; the norm in float32 (the native loop takes float32 xz in any case)."""
+    x W by the native projection (float32 on the register tile) or one 2-D TensorFlow MatMul
+    (tf.matmul of a 3-D tensor would be a batched one) in the compute dtype; the norm in
+    float32 (the native loop takes float32 xz in any case)."""
     kernel = tf.cast(cell.kernel, time_major.dtype)
     shape = tf.shape(time_major)
-    xw = tf.matmul(tf.reshape(time_major, [-1, shape[-1]]), kernel)
+    if time_major.dtype == tf.float32 and kernel_loader.uses_tile_gemm():  # as x W + b above
+        xw = tf.reshape(native_projection(time_major, kernel), [-1, tf.shape(kernel)[1]])
+    else:
+        xw = tf.matmul(tf.reshape(time_major, [-1, shape[-1]]), kernel)
 
     def f32(weight):
         return tf.cast(weight, tf.float32)
@@ -291,13 +299,13 @@ def _native_layer_norm_projection(cell, time_major):
     return tf.reshape(xz, tf.concat([shape[:-1], tf.shape(kernel)[1:]], axis=0))
 
 
-def _small_native_projection(cell, time_major):
-    """x W + input bias of `cell` by the native projection, unless the shapes known when
-    tracing make the product larger than NATIVE_PROJECTION_MAX_FLOPS (a run-time choice,
-    tf.cond, cost more than it saved at the small shapes)."""
+def _native_input_projection(cell, time_major):
+    """x W + input bias of `cell` by the native projection; where the kernel's GEMM is MKL's,
+    only up to NATIVE_PROJECTION_MAX_FLOPS for the shapes known when tracing (a run-time
+    choice, tf.cond, cost more than it saved at the small shapes), TensorFlow's MatMul above."""
     steps, batch, inputs = time_major.shape
     width = cell.kernel.shape[1]
-    if None not in (steps, batch, inputs, width):
+    if None not in (steps, batch, inputs, width) and not kernel_loader.uses_tile_gemm():
         if 2.0 * steps * batch * inputs * width > NATIVE_PROJECTION_MAX_FLOPS:
             return cell.input_projection(time_major)
     bias = cell.input_bias() if cell.use_bias else None
