@@ -357,14 +357,57 @@ inline void TileRows(int rows, const float* a, const float* panel, int64_t depth
   }
 }
 
-// A's rows [0, m) and columns [k0, k0 + depth) into tiles of kRows rows, each k-major
+// MultiplyBlock: c = a b for a block of at most kBlockRows rows of a (their [rows, kDepth]
+// slice stays in L2 while every panel passes).
+constexpr int64_t kBlockRows = 96;
+
+// How a block of m <= kBlockRows rows is cut into row tiles: the cut of least total time,
+// by the time of one tile of r rows relative to the others (measured on a 2-vCPU AMD EPYC
+// Zen 3, one thread, [r, 200-256] x [200-256, 800-1,024], 2026-12-08: r = 1..6 ran at 26 /
+// 48 / 58 / 61 / 91 / 93 GFLOP/s). A 4-row tile takes as long as a 6-row one (8 FMA chains
+// barely cover the FMA latency), so 20 rows run as 5 + 5 + 5 + 5 (+9 % against 6 + 6 + 6 +
+// 2) and 10 rows as 5 + 5 (+25 % against 6 + 4).
+struct RowTiles {
+  int count = 0;
+  int64_t start[kBlockRows + 1];  // tile t covers rows [start[t], start[t + 1])
+
+  explicit RowTiles(int64_t m) {  // m <= kBlockRows
+    static const std::vector<int> cut = BestCuts();
+    int64_t row = 0;
+    start[0] = 0;
+    while (row < m) {
+      row += cut[static_cast<size_t>(std::min(m - row, kBlockRows))];
+      start[++count] = row;
+    }
+  }
+  int64_t Start(int t) const { return start[t]; }
+  int Rows(int t) const { return static_cast<int>(start[t + 1] - start[t]); }
+
+ private:
+  // cut[m]: the rows of the first tile of the best cut of m rows (dynamic programming).
+  static std::vector<int> BestCuts() {
+    constexpr double kTileTime[kRows + 1] = {0, 38, 41, 51, 65, 55, 64};
+    std::vector<double> best(kBlockRows + 1, 0.0);
+    std::vector<int> cut(kBlockRows + 1, 0);
+    for (int64_t m = 1; m <= kBlockRows; ++m) {
+      best[m] = 1e30;
+      for (int r = 1; r <= kRows && r <= m; ++r) {
+        const double time = kTileTime[r] + best[m - r];
+        if (time < best[m]) best[m] = time, cut[m] = r;
+      }
+    }
+    return cut;
+  }
+};
+
+// A's rows [0, m) and columns [k0, k0 + depth) into the row tiles of `tiles`, each k-major
 // ([depth][rows]), one after the other: the tiles' broadcasts then read consecutive floats.
 // (Read in place, rows 1-4 KiB apart share few L1 sets: at k = 1,024 the tile ran at 64-66
 // GFLOP/s against 88 at k = 256.)
-inline void PackRows(const float* a, int64_t lda, int64_t m, int64_t k0, int64_t depth,
-                     float* out) {
-  for (int64_t i = 0; i < m; i += kRows) {
-    const int64_t rows = std::min<int64_t>(kRows, m - i);
+inline void PackRows(const float* a, int64_t lda, int64_t k0, int64_t depth, float* out,
+                     const RowTiles& tiles) {
+  for (int t = 0; t < tiles.count; ++t) {
+    const int64_t i = tiles.Start(t), rows = tiles.Rows(t);
     float* tile = out + i * depth;
     for (int64_t r = 0; r < rows; ++r) {
       const float* row = a + (i + r) * lda + k0;
@@ -373,18 +416,15 @@ inline void PackRows(const float* a, int64_t lda, int64_t m, int64_t k0, int64_t
   }
 }
 
-// c = a b for a block of at most kBlockRows rows of a (their [rows, kDepth] slice stays in L2
-// while every panel passes).
-constexpr int64_t kBlockRows = 96;
-
 inline void MultiplyBlock(const float* a, int64_t lda, const float* packed, int64_t m,
                           int64_t n, int64_t k, float* c, int64_t ldc) {
   thread_local std::vector<float> a_tiles;
   a_tiles.resize(static_cast<size_t>(m * std::min(kDepth, k)));
   const int64_t panels = (n + kCols - 1) / kCols;
+  const RowTiles tiles(m);
   for (int64_t k0 = 0; k0 < k; k0 += kDepth) {
     const int64_t depth = std::min(kDepth, k - k0);
-    PackRows(a, lda, m, k0, depth, a_tiles.data());
+    PackRows(a, lda, k0, depth, a_tiles.data(), tiles);
     for (int64_t p = 0; p < panels; ++p) {
       const float* panel = packed + (p * k + k0) * kCols;
       const int64_t cols = std::min<int64_t>(kCols, n - p * kCols);
@@ -393,8 +433,9 @@ inline void MultiplyBlock(const float* a, int64_t lda, const float* packed, int6
       const __m256i mask1 =
           _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols) - 8), lanes);
       const bool full = cols == kCols;
-      for (int64_t i = 0; i < m; i += kRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i));
+      for (int t = 0; t < tiles.count; ++t) {
+        const int64_t i = tiles.Start(t);
+        const int rows = tiles.Rows(t);
         const float* a_tile = a_tiles.data() + i * depth;
         float* c_tile = c + i * ldc + p * kCols;
         if (k0 == 0) {

@@ -241,6 +241,20 @@ def test_native_projection_on_either_gemm(gemm, monkeypatch):
         _assert_close(native_projection(f32[0], f32[1], bias).numpy(), expected)
 
 
+def test_native_projection_at_every_row_count_of_a_block():
+    """The tile GEMM cuts each block of up to 96 rows into row tiles of 1-6 rows (the cut of
+    least time, `RowTiles`): every row count 1-100 (one block, then a block and a rest)
+    against float64."""
+    from lstm_zoo.kernels.recurrence import native_projection
+
+    rng = np.random.RandomState(1)
+    w = rng.randn(40, 24)
+    w32 = tf.constant(w.astype("float32"))
+    for rows in range(1, 101):
+        x = rng.randn(rows, 40)
+        _assert_close(native_projection(tf.constant(x.astype("float32")), w32).numpy(), x @ w)
+
+
 def test_status_names_the_gemm_for_the_cpu(monkeypatch):
     from lstm_zoo.kernels.loader import gemm_description
 
