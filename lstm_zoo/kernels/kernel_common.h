@@ -152,8 +152,15 @@ inline void RunStaged(OpKernelContext* context, int64_t stages, int chunks,
 // efficient) infer -5 %. Every row range reads the whole U each step, so rows are also
 // limited to U of at most kMaxRowSplitKernel floats (1 MiB): at 512 units (4 MiB) rows were
 // 2-5 % slower, at 1,024 units (16 MiB) 6-10 % slower than unit ranges.
+// With the register tile (below), whose row tiles of 5 run 10 rows at 94 GFLOP/s, rows pay
+// from 10 a range: on a 2-vCPU Zen 3 (same process, alternating, 2026-12-08) by rows at
+// 20 x 200 zoo_lstm inference +6 %, training +6 %, peephole training +12 %, zoo_gru
+// inference +6 %; 24 x 128 inference +17 %, training +12 %; but 16 x 200 (8 rows a range)
+// training -3 %, and at 4 rows a range unit ranges were 15-20 % faster.
 // LSTM_ZOO_KERNEL_SPLIT=rows or units forces one (benchmarks, tests).
 constexpr int64_t kMinSplitRows = 16;
+constexpr int64_t kMinSplitRowsTile = 10;
+inline bool UseTileGemm();
 constexpr int64_t kMaxRowSplitKernel = int64_t{1} << 18;
 
 struct Split {
@@ -169,7 +176,8 @@ inline Split ChooseSplit(OpKernelContext* context, int64_t batch, int64_t units,
   if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_THREADS")) {  // benchmarks, tests
     chunks = std::max(1, std::atoi(forced));
   }
-  bool by_rows = batch / std::max(chunks, 1) >= kMinSplitRows &&
+  const int64_t min_rows = UseTileGemm() ? kMinSplitRowsTile : kMinSplitRows;
+  bool by_rows = batch / std::max(chunks, 1) >= min_rows &&
                  units * units * blocks <= kMaxRowSplitKernel;
   if (const char* forced = std::getenv("LSTM_ZOO_KERNEL_SPLIT")) {
     by_rows = std::string(forced) == "rows";
@@ -448,12 +456,25 @@ inline void MultiplyBlock(const float* a, int64_t lda, const float* packed, int6
   }
 }
 
+// The row blocks of m rows: ceil(m / kBlockRows) blocks of balanced sizes (200 rows as 67 +
+// 67 + 66, not 96 + 96 + 8: each block streams all of B once).
+inline Range RowBlock(int64_t m, int64_t block) {
+  const int64_t blocks = (m + kBlockRows - 1) / kBlockRows;
+  const int64_t base = m / blocks, extra = m % blocks;
+  const int64_t begin = block * base + std::min(block, extra);
+  return {begin, begin + base + (block < extra ? 1 : 0)};
+}
+
+inline int64_t RowBlocks(int64_t m) { return (m + kBlockRows - 1) / kBlockRows; }
+
 // c [m, n] = a [m, k] b [k, n] (k > 0), b packed by Pack.
 inline void Multiply(const float* a, int64_t lda, const float* packed, int64_t m, int64_t n,
                      int64_t k, float* c, int64_t ldc) {
-  for (int64_t i = 0; i < m; i += kBlockRows)
-    MultiplyBlock(a + i * lda, lda, packed, std::min(kBlockRows, m - i), n, k, c + i * ldc,
+  for (int64_t block = 0; block < RowBlocks(m); ++block) {
+    const Range rows = RowBlock(m, block);
+    MultiplyBlock(a + rows.begin * lda, lda, packed, rows.size(), n, k, c + rows.begin * ldc,
                   ldc);
+  }
 }
 }  // namespace tile_gemm
 #endif  // LSTM_ZOO_TILE_GEMM

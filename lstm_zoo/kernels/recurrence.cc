@@ -709,11 +709,13 @@ class ProjectionOp : public OpKernel {
           return;
         }
         const Range rows = RowRange(m, chunks, chunk);
-        for (int64_t i = rows.begin; i < rows.end; i += tile_gemm::kBlockRows) {
-          const int64_t block = std::min(tile_gemm::kBlockRows, rows.end - i);
-          tile_gemm::MultiplyBlock(xp + i * k, k, packed.get(), block, n, k, yp + i * n, n);
+        for (int64_t block = 0; block < tile_gemm::RowBlocks(rows.size()); ++block) {
+          const Range part = tile_gemm::RowBlock(rows.size(), block);
+          const int64_t i = rows.begin + part.begin;
+          tile_gemm::MultiplyBlock(xp + i * k, k, packed.get(), part.size(), n, k, yp + i * n,
+                                   n);
           if (bp)
-            for (int64_t row = i; row < i + block; ++row) AddInPlace(yp + row * n, bp, n);
+            for (int64_t row = i; row < i + part.size(); ++row) AddInPlace(yp + row * n, bp, n);
         }
       });
       return;
