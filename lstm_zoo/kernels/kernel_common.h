@@ -287,7 +287,16 @@ inline int64_t Panels(int64_t n) { return (n + kCols - 1) / kCols; }
 inline void Pack(const float* b, int64_t k, int64_t n, int64_t ldb, bool transpose,
                  float* out, int64_t first = 0, int64_t last = -1) {
   if (last < 0) last = Panels(n);
-  for (int64_t p = first; p < last; ++p) {
+  const int64_t whole = transpose ? first : std::min(last, n / kCols);  // panels of 16 columns
+  for (int64_t kk = 0; kk < k; ++kk) {  // b's rows in order, each to its row of every panel
+    const float* in = b + kk * ldb;
+    for (int64_t p = first; p < whole; ++p) {
+      float* row = out + (p * k + kk) * kCols;
+      _mm256_store_ps(row, _mm256_loadu_ps(in + p * kCols));
+      _mm256_store_ps(row + 8, _mm256_loadu_ps(in + p * kCols + 8));
+    }
+  }
+  for (int64_t p = std::max(first, whole); p < last; ++p) {
     const int64_t cols = std::min<int64_t>(kCols, n - p * kCols);
     for (int64_t kk = 0; kk < k; ++kk) {
       float* row = out + (p * k + kk) * kCols;
