@@ -467,14 +467,14 @@ inline void MultiplyBlock(const float* a, int64_t lda, const float* packed, int6
 
 // The row blocks of m rows: ceil(m / kBlockRows) blocks of balanced sizes (200 rows as 67 +
 // 67 + 66, not 96 + 96 + 8: each block streams all of B once).
+inline int64_t RowBlocks(int64_t m) { return (m + kBlockRows - 1) / kBlockRows; }
+
 inline Range RowBlock(int64_t m, int64_t block) {
-  const int64_t blocks = (m + kBlockRows - 1) / kBlockRows;
+  const int64_t blocks = RowBlocks(m);
   const int64_t base = m / blocks, extra = m % blocks;
   const int64_t begin = block * base + std::min(block, extra);
   return {begin, begin + base + (block < extra ? 1 : 0)};
 }
-
-inline int64_t RowBlocks(int64_t m) { return (m + kBlockRows - 1) / kBlockRows; }
 
 // c [m, n] = a [m, k] b [k, n] (k > 0), b packed by Pack.
 inline void Multiply(const float* a, int64_t lda, const float* packed, int64_t m, int64_t n,
